@@ -1,0 +1,3 @@
+"""callsvc: telephony-integrated call tracking."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from callsvc.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""The FastAPI application and its lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from callsvc import __version__
+from callsvc.auth.router import router as keys_router
+from callsvc.calls.router import router as calls_router
+from callsvc.calls.router import webhooks_router
+from callsvc.clock import Clock
+from callsvc.db import build_engine, build_session_factory
+from callsvc.errors import install_error_handlers
+from callsvc.logs import log_request
+from callsvc.managers.router import router as managers_router
+from callsvc.ops.router import router as ops_router
+from callsvc.settings import Settings
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the database engine opens with the lifespan unless a session factory is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if not hasattr(app.state, "session_factory"):
+            engine = build_engine(settings)
+            app.state.session_factory = build_session_factory(engine)
+        try:
+            yield
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    app = FastAPI(
+        title="callsvc",
+        version=__version__,
+        summary="Every PBX call recorded once, every answered call tagged, every follow-up kept.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    install_error_handlers(app)
+    app.middleware("http")(log_request)
+    for router in (webhooks_router, calls_router, managers_router, keys_router, ops_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,116 @@
+"""Webhook ingestion: verify → keep the raw delivery → parse → apply; never calls out."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlmodel import Session
+
+from callsvc.calls import service
+from callsvc.calls.events import ParsedDelivery
+from callsvc.calls.models import DeliveryStatus, ProviderEvent
+from callsvc.db import insert_ignoring_conflict
+from callsvc.ops import metrics
+from callsvc.providers.base import Delivery, PayloadInvalid, ProviderAdapter, SignatureInvalid
+from callsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Kept with the raw body so a replay can parse it again; credentials a proxy may add are not.
+UNKEPT_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What ingestion tells the PBX."""
+
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: PayloadInvalid | None = None
+
+
+def _raw_row(provider: str, delivery: Delivery, **fields: object) -> dict[str, object]:
+    headers = {name: value for name, value in delivery.headers.items() if name not in UNKEPT_HEADERS}
+    return {
+        "provider": provider,
+        "method": delivery.method,
+        "url": delivery.url,
+        "headers": json.dumps(headers, sort_keys=True),
+        "body": delivery.body.decode(errors="replace"),
+        "received_at": delivery.received_at,
+        **fields,
+    }
+
+
+def receive(
+    session: Session, *, adapter: ProviderAdapter, delivery: Delivery, settings: Settings, now: datetime
+) -> Receipt:
+    """Take one webhook delivery; an authentic one is kept whatever happens when it is applied."""
+    try:
+        adapter.verify(delivery, settings)
+    except SignatureInvalid:
+        metrics.webhooks.labels(adapter.name, "unauthorized").inc()
+        raise
+    try:
+        parsed = adapter.parse(delivery, settings)
+    except PayloadInvalid as exc:
+        session.execute(
+            ProviderEvent.__table__.insert().values(
+                _raw_row(adapter.name, delivery, status=DeliveryStatus.rejected, error=exc.detail)
+            )
+        )
+        metrics.webhooks.labels(adapter.name, "rejected").inc()
+        log.warning("rejected %s webhook: %s", adapter.name, exc.detail)
+        return Receipt("rejected", exc)
+
+    dedupe_key = adapter.dedupe_key(delivery)
+    event_id = insert_ignoring_conflict(
+        session,
+        ProviderEvent.__table__,
+        _raw_row(
+            adapter.name,
+            delivery,
+            dedupe_key=dedupe_key,
+            type=parsed.type,
+            provider_call_id=parsed.provider_call_id,
+            status=DeliveryStatus.unprocessed,
+        ),
+        ["provider", "dedupe_key"],
+    )
+    if event_id is None:
+        metrics.webhooks.labels(adapter.name, "duplicate").inc()
+        return Receipt("duplicate")
+    raw = session.get_one(ProviderEvent, event_id)
+    applied = apply_delivery(session, raw=raw, parsed=parsed, settings=settings, now=now)
+    metrics.webhooks.labels(adapter.name, "accepted" if applied else "unprocessed").inc()
+    return Receipt("accepted")
+
+
+def apply_delivery(
+    session: Session, *, raw: ProviderEvent, parsed: ParsedDelivery, settings: Settings, now: datetime
+) -> bool:
+    """Apply a kept delivery's events in a savepoint; on failure keep it unprocessed with the error."""
+    try:
+        with session.begin_nested():
+            for index, event in enumerate(parsed.events):
+                service.apply_event(
+                    session,
+                    provider=raw.provider,
+                    event=event,
+                    provider_event_id=raw.id,
+                    tie_break=f"{raw.dedupe_key}:{index}",
+                    settings=settings,
+                    now=now,
+                )
+    except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
+        log.exception("could not apply %s event %s", raw.provider, raw.id)
+        raw.status = DeliveryStatus.unprocessed
+        raw.error = f"{type(exc).__name__}: {exc}"[:2000]
+        session.add(raw)
+        return False
+    raw.status = DeliveryStatus.applied
+    raw.error = None
+    raw.applied_at = now
+    session.add(raw)
+    return True

@@ -1,0 +1,112 @@
+"""Calls, the normalized events they are derived from, and the raw deliveries those came in."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from callsvc.calls.events import Direction, Disposition, EventKind
+from callsvc.db import UTCDateTime
+
+
+class CallStatus(StrEnum):
+    ringing = "ringing"
+    in_progress = "in_progress"
+    completed = "completed"
+    missed = "missed"
+    failed = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    applied = "applied"
+    unprocessed = "unprocessed"
+    rejected = "rejected"
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "call"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_call_id"),
+        Index("ix_call_updated_at_id", "updated_at", "id"),
+        Index("ix_call_manager_id_started_at", "manager_id", "started_at"),
+        Index("ix_call_started_at", "started_at"),
+        Index("ix_call_client_number_started_at", "client_number", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    provider_call_id: str = Field(max_length=200)
+    direction: Direction = Field(default=Direction.inbound, sa_type=String(10))
+    status: CallStatus = Field(default=CallStatus.ringing, sa_type=String(12))
+    client_number: str | None = Field(default=None, max_length=20)
+    line_number: str | None = Field(default=None, max_length=20)
+    manager_id: int | None = Field(default=None, foreign_key="manager.id")
+    manager_assigned_by: str | None = Field(default=None, max_length=200)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    wait_seconds: int | None = None
+    talk_seconds: int | None = None
+    recording_url: str | None = Field(default=None, sa_type=Text)
+    recording_ref: str | None = Field(default=None, max_length=200)
+    needs_outcome: bool = False
+    outcome: str | None = Field(default=None, max_length=50)
+    outcome_note: str | None = Field(default=None, sa_type=Text)
+    follow_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    tagged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    tagged_by: str | None = Field(default=None, max_length=200)
+    tag_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    overdue_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ProviderEvent(SQLModel, table=True):
+    """A raw, authentic webhook delivery, kept before it is applied."""
+
+    __tablename__ = "provider_event"
+    __table_args__ = (
+        UniqueConstraint("provider", "dedupe_key"),
+        Index("ix_provider_event_call", "provider", "provider_call_id"),
+        Index("ix_provider_event_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    type: str | None = Field(default=None, max_length=100)
+    provider_call_id: str | None = Field(default=None, max_length=200)
+    status: DeliveryStatus = Field(sa_type=String(12))
+    error: str | None = Field(default=None, sa_type=Text)
+    method: str = Field(max_length=10)
+    url: str = Field(sa_type=Text)
+    headers: str = Field(sa_type=Text)
+    body: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CallEventRecord(SQLModel, table=True):
+    """A normalized event of a call; the call's state is derived from the set of these."""
+
+    __tablename__ = "call_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    provider_event_id: int | None = Field(default=None, foreign_key="provider_event.id", index=True)
+    kind: EventKind = Field(sa_type=String(12))
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    seq: int | None = Field(default=None, sa_type=BigInteger)
+    direction: Direction | None = Field(default=None, sa_type=String(10))
+    from_number: str | None = Field(default=None, max_length=200)
+    to_number: str | None = Field(default=None, max_length=200)
+    identity: str | None = Field(default=None, max_length=200)
+    manager_id: int | None = Field(default=None, foreign_key="manager.id")
+    disposition: Disposition | None = Field(default=None, sa_type=String(12))
+    talk_seconds: int | None = None
+    recording_url: str | None = Field(default=None, sa_type=Text)
+    recording_ref: str | None = Field(default=None, max_length=200)
+    tie_break: str = Field(max_length=250)

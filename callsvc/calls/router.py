@@ -1,0 +1,161 @@
+"""The PBX webhook route and /v1/calls."""
+
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
+from callsvc.calls import ingest, service
+from callsvc.calls.events import Direction
+from callsvc.calls.models import Call, CallStatus
+from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, WebhookReceipt
+from callsvc.clock import ClockDep
+from callsvc.db import SessionDep
+from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, make_page
+from callsvc.providers import registry
+from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
+from callsvc.settings import SettingsDep
+
+webhooks_router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+
+def public_url(request: Request, settings: SettingsDep) -> str:
+    """The URL the provider called: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
+    if not settings.public_url:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return settings.public_url.rstrip("/") + request.url.path + query
+
+
+async def read_delivery(request: Request, settings: SettingsDep, clock: ClockDep) -> Delivery:
+    """Read the raw request once, before any parsing, for the signature check."""
+    return Delivery(
+        method=request.method,
+        url=public_url(request, settings),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=await request.body(),
+        received_at=clock.now(),
+        client_host=request.client.host if request.client else None,
+    )
+
+
+DeliveryDep = Annotated[Delivery, Depends(read_delivery)]
+
+
+@webhooks_router.post(
+    "/webhooks/{provider}",
+    response_model=WebhookReceipt,
+    responses=error_responses(SignatureInvalid, NotFound, PayloadInvalid),
+)
+def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+    adapter = registry.get_adapter(provider, settings)
+    receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, now=delivery.received_at)
+    if receipt.error is not None:
+        return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
+    return JSONResponse({"status": receipt.status})
+
+
+def visible_call(call_id: int, session: SessionDep, key: CurrentKey) -> Call:
+    """Return the call in the path if the key may see it; 404 otherwise."""
+    return service.get_visible_call(session, call_id=call_id, visible=managers_visible_to(key, Call.manager_id))
+
+
+CallFromPath = Annotated[Call, Depends(visible_call)]
+
+
+def call_filter(
+    settings: SettingsDep,
+    updated_since: datetime | None = None,
+    started_from: date | None = None,
+    started_to: date | None = None,
+    tz: str | None = Query(None, description="IANA time zone of started_from/started_to; CALLSVC_TIMEZONE if unset"),
+    manager: int | None = None,
+    team: str | None = None,
+    line: str | None = None,
+    direction: Direction | None = None,
+    status: CallStatus | None = None,
+    outcome: str | None = None,
+    needs_outcome: bool | None = None,
+    unassigned: bool | None = None,
+    stale: bool | None = None,
+) -> service.CallFilter:
+    """Collect the feed's filters from the query string."""
+    timezone = tz or settings.timezone
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(f"unknown time zone {timezone!r}", code="invalid_timezone", field="tz") from exc
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise Invalid("updated_since needs a UTC offset, e.g. 2026-11-22T10:00:00Z", field="updated_since")
+    return service.CallFilter(
+        updated_since=updated_since,
+        started_from=started_from,
+        started_to=started_to,
+        tz=timezone,
+        manager=manager,
+        team=team,
+        line=line,
+        direction=direction,
+        status=status,
+        outcome=outcome,
+        needs_outcome=needs_outcome,
+        unassigned=unassigned,
+        stale=stale,
+    )
+
+
+@router.get("", response_model=Page[CallRead], responses=error_responses(Unauthorized, Invalid))
+def list_calls(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    key: CurrentKey,
+    filters: Annotated[service.CallFilter, Depends(call_filter)],
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[CallRead]:
+    """The change feed: every call the key may see, by (updated_at, id); a changed call comes again."""
+    now = clock.now()
+    after = decode_cursor(cursor, datetime, int) if cursor else None
+    rows = service.list_calls(
+        session,
+        filters=filters,
+        visible=managers_visible_to(key, Call.manager_id),
+        after=after,
+        limit=limit,
+        settings=settings,
+        now=now,
+    )
+    return make_page(
+        rows,
+        limit=limit,
+        position=lambda call: (call.updated_at, call.id),
+        to_item=lambda call: service.to_read(call, settings=settings, now=now),
+    )
+
+
+@router.get("/{call_id}", response_model=CallDetail, responses=error_responses(Unauthorized, NotFound))
+def get_call(call: CallFromPath, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> CallDetail:
+    """One call with its outcome history and the raw deliveries it was built from."""
+    return service.to_detail(session, call, settings=settings, now=clock.now())
+
+
+@router.patch(
+    "/{call_id}",
+    response_model=CallRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Invalid),
+)
+def assign_call(
+    data: CallAssign, call_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, key: AdminKey
+) -> CallRead:
+    """Give a call (typically an unassigned one) to a manager."""
+    call = service.get_visible_call(session, call_id=call_id, visible=managers_visible_to(key, Call.manager_id))
+    now = clock.now()
+    service.assign_manager(session, call=call, manager_id=data.manager_id, actor=f"key:{key.id}", now=now)
+    return service.to_read(call, settings=settings, now=now)

@@ -1,0 +1,161 @@
+"""Derive a call's state from the set of its events, whatever order they arrived in."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from callsvc.calls.events import Direction, Disposition, EventKind
+from callsvc.calls.models import CallStatus
+from callsvc.phone import to_e164
+from callsvc.settings import Settings
+
+
+class EventFacts(Protocol):
+    kind: str
+    occurred_at: datetime
+    seq: int | None
+    direction: str | None
+    from_number: str | None
+    to_number: str | None
+    identity: str | None
+    manager_id: int | None
+    disposition: str | None
+    talk_seconds: int | None
+    recording_url: str | None
+    recording_ref: str | None
+    tie_break: str
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Every call field that events decide."""
+
+    direction: Direction
+    status: CallStatus
+    client_number: str | None
+    line_number: str | None
+    manager_id: int | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_seconds: int | None
+    talk_seconds: int | None
+    recording_url: str | None
+    recording_ref: str | None
+    needs_outcome: bool
+    tag_due_at: datetime | None
+
+
+def _in_order(events: Sequence[EventFacts]) -> list[EventFacts]:
+    # SPEC: conflicts are settled by the provider's sequence, then occurred_at. A sequence is
+    # only comparable when every event has one; otherwise time decides and the sequence
+    # breaks ties within a second. The tie-break is the delivery's own key, never arrival order.
+    if all(event.seq is not None for event in events):
+        return sorted(events, key=lambda e: (e.seq, e.occurred_at, e.tie_break))
+    return sorted(events, key=lambda e: (e.occurred_at, e.seq if e.seq is not None else -1, e.tie_break))
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds()))
+
+
+def _first(values: list) -> object:
+    return next((value for value in values if value is not None), None)
+
+
+def _last(values: list) -> object:
+    return _first(list(reversed(values)))
+
+
+def _offered_owner(ordered: list[EventFacts]) -> int | None:
+    """The manager a missed call was offered to, when it was offered to exactly one person."""
+    offered = {
+        (event.manager_id, None if event.manager_id else event.identity)
+        for event in ordered
+        if event.kind in (EventKind.offered, EventKind.started) and event.identity
+    }
+    if len(offered) != 1:
+        return None
+    manager_id, _ = offered.pop()
+    return manager_id
+
+
+def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallState:
+    """Fold a call's events into its state; the result depends only on the set of events."""
+    ordered = _in_order(events)
+    by_kind = {kind: [e for e in ordered if e.kind == kind] for kind in EventKind}
+    started, answered, ended = (
+        by_kind[EventKind.started],
+        by_kind[EventKind.answered],
+        by_kind[EventKind.ended],
+    )
+
+    direction = Direction(
+        _first([e.direction for e in started]) or _first([e.direction for e in ordered]) or Direction.inbound
+    )
+    numbered = started + [e for e in ordered if e.kind != EventKind.started]
+    caller = _first([e.from_number for e in numbered])
+    called = _first([e.to_number for e in numbered])
+    region = settings.default_region
+    if direction is Direction.inbound:
+        client_number, line_number = to_e164(caller, region), to_e164(called, region)
+    elif direction is Direction.outbound:
+        client_number, line_number = to_e164(called, region), to_e164(caller, region)
+    else:
+        client_number = line_number = None
+
+    ended_answered = [e for e in ended if e.disposition == Disposition.answered]
+    is_answered = bool(answered or ended_answered)
+    is_ended = bool(ended)
+    started_at = started[0].occurred_at if started else min(e.occurred_at for e in ordered)
+    answered_at = answered[0].occurred_at if answered else None
+    ended_at = ended[-1].occurred_at if ended else None
+
+    if direction is Direction.inbound:
+        if is_answered:
+            status = CallStatus.completed if is_ended else CallStatus.in_progress
+            manager_id = _last([e.manager_id for e in answered + ended_answered if e.identity])
+        else:
+            status = CallStatus.missed if is_ended else CallStatus.ringing
+            manager_id = _offered_owner(ordered) if is_ended else None
+    else:
+        if is_answered:
+            status = CallStatus.completed if is_ended else CallStatus.in_progress
+        else:
+            status = CallStatus.failed if is_ended else CallStatus.ringing
+        manager_id = _first([e.manager_id for e in started if e.identity]) or _last(
+            [e.manager_id for e in answered if e.identity]
+        )
+
+    provider_talk = _last([e.talk_seconds for e in ended])
+    talk_seconds = provider_talk if provider_talk is not None else _seconds(answered_at, ended_at)
+    if started:
+        wait_seconds = _seconds(started_at, answered_at) if is_answered else _seconds(started_at, ended_at)
+    else:
+        wait_seconds = None
+
+    needs_outcome = (
+        is_answered
+        and (direction is Direction.inbound or (direction is Direction.outbound and settings.tag_outbound))
+        and (talk_seconds is None or talk_seconds >= settings.min_talk_seconds)
+    )
+    tag_due_at = ended_at + timedelta(minutes=settings.tag_deadline_minutes) if needs_outcome and ended_at else None
+    return CallState(
+        direction=direction,
+        status=status,
+        client_number=client_number,
+        line_number=line_number,
+        manager_id=manager_id,
+        started_at=started_at,
+        answered_at=answered_at,
+        ended_at=ended_at,
+        wait_seconds=wait_seconds,
+        talk_seconds=talk_seconds,
+        recording_url=_last([e.recording_url for e in ordered]),
+        recording_ref=_last([e.recording_ref for e in ordered]),
+        needs_outcome=needs_outcome,
+        tag_due_at=tag_due_at,
+    )

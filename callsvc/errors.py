@@ -1,0 +1,107 @@
+"""The one error hierarchy and the handlers that render every error as {"detail", "code"}."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorRead(BaseModel):
+    """The body of every error answer."""
+
+    detail: str
+    code: str
+    field: str | None = None
+
+
+class CallsvcError(Exception):
+    """A failure with an HTTP status and a stable snake_case code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.field = field
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail, "code": self.code}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class Unauthorized(CallsvcError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(CallsvcError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(CallsvcError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(CallsvcError):
+    status_code = 409
+    code = "conflict"
+
+
+class PreconditionFailed(CallsvcError):
+    status_code = 412
+    code = "precondition_failed"
+
+
+class Invalid(CallsvcError):
+    status_code = 422
+    code = "invalid"
+
+
+def error_responses(*errors: type[CallsvcError]) -> dict[int | str, dict[str, Any]]:
+    """Describe the errors a route may answer, for its `responses=`."""
+    return {error.status_code: {"model": ErrorRead, "description": error.__name__} for error in errors}
+
+
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """Render a pydantic error location as a dotted path."""
+    return ".".join(str(part) for part in location)
+
+
+def _render(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content=body, headers=headers)
+
+
+async def _callsvc_error(_: Request, exc: CallsvcError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return _render(exc.status_code, exc.to_body(), headers)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    field = field_path(first.get("loc", ()))
+    detail = f"{field}: {first.get('msg', 'is invalid')}" if field else first.get("msg", "invalid request")
+    return _render(422, {"detail": detail, "code": "invalid_request", "field": field or None})
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    code = codes.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return _render(exc.status_code, {"detail": detail, "code": code}, getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as {"detail", "code"}."""
+    app.add_exception_handler(CallsvcError, _callsvc_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

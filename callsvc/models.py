@@ -1,0 +1,7 @@
+"""Import every table module, so that SQLModel.metadata holds the whole schema."""
+
+from callsvc.auth.models import ApiKey
+from callsvc.calls.models import Call, CallEventRecord, ProviderEvent
+from callsvc.managers.models import Manager, ManagerIdentity
+
+__all__ = ["ApiKey", "Call", "CallEventRecord", "Manager", "ManagerIdentity", "ProviderEvent"]

@@ -1,0 +1,98 @@
+"""callsvc's own JSON format, signed the Standard Webhooks way (see README, "Generic webhooks")."""
+
+import binascii
+import json
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
+from callsvc.errors import field_path
+from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
+from callsvc.settings import Settings
+
+KIND_BY_TYPE = {
+    "call.started": EventKind.started,
+    "call.offered": EventKind.offered,
+    "call.answered": EventKind.answered,
+    "call.ended": EventKind.ended,
+    "call.recording": EventKind.recording,
+}
+EXTENSION_REQUIRED = {"call.offered": "the extension rung", "call.answered": "who answered"}
+
+
+class GenericEvent(BaseModel):
+    """One event of the generic format."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    type: Literal["call.started", "call.offered", "call.answered", "call.ended", "call.recording"]
+    call_id: str = Field(min_length=1, max_length=200)
+    direction: Direction | None = None
+    from_number: str | None = Field(default=None, alias="from", max_length=200)
+    to_number: str | None = Field(default=None, alias="to", max_length=200)
+    extension: str | None = Field(default=None, min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    disposition: Disposition | None = None
+    recording_url: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _fields_each_type_needs(self) -> "GenericEvent":
+        if self.type == "call.started" and self.direction is None:
+            raise ValueError("direction is required on call.started")
+        if self.type == "call.started" and self.direction is not Direction.inbound and not self.extension:
+            raise ValueError("extension (who dials) is required on an outbound or internal call.started")
+        if self.type in EXTENSION_REQUIRED and not self.extension:
+            raise ValueError(f"extension ({EXTENSION_REQUIRED[self.type]}) is required on {self.type}")
+        if self.type == "call.ended" and self.disposition is None:
+            raise ValueError("disposition is required on call.ended")
+        if self.type == "call.recording" and not self.recording_url:
+            raise ValueError("recording_url is required on call.recording")
+        return self
+
+    def to_call_event(self) -> CallEvent:
+        return CallEvent(
+            kind=KIND_BY_TYPE[self.type],
+            provider_call_id=self.call_id,
+            occurred_at=self.occurred_at,
+            direction=self.direction,
+            from_number=self.from_number,
+            to_number=self.to_number,
+            identity=self.extension,
+            disposition=self.disposition,
+            recording_url=self.recording_url,
+        )
+
+
+class GenericAdapter:
+    """Any PBX that can POST JSON: one event per request."""
+
+    name = "generic"
+
+    def is_configured(self, settings: Settings) -> bool:
+        return bool(settings.generic_secret)
+
+    def verify(self, delivery: Delivery, settings: Settings) -> None:
+        assert settings.generic_secret
+        try:
+            Webhook(settings.generic_secret).verify(delivery.body, dict(delivery.headers), json_parse=False)
+        except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise SignatureInvalid(f"webhook signature check failed: {exc}") from exc
+
+    def dedupe_key(self, delivery: Delivery) -> str:
+        return delivery.headers["webhook-id"]
+
+    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+        try:
+            payload = json.loads(delivery.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadInvalid("the body is not a JSON object", field="body") from exc
+        try:
+            event = GenericEvent.model_validate(payload)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = field_path(error["loc"]) or None
+            message = error["msg"].removeprefix("Value error, ")
+            raise PayloadInvalid(f"{field}: {message}" if field else message, field=field) from exc
+        return ParsedDelivery(type=event.type, events=[event.to_call_event()])

@@ -1,0 +1,72 @@
+"""Service settings, read once from CALLSVC_* environment variables."""
+
+import base64
+import binascii
+from functools import cached_property
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import Depends, Request
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, each with a default that works on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLSVC_", frozen=True)
+
+    database_url: str = "sqlite:///./callsvc.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    timezone: str = "UTC"
+    log_level: str = "info"
+    default_region: str = "RU"
+    min_talk_seconds: int = 0
+    tag_outbound: bool = False
+    tag_deadline_minutes: int = 10
+    stale_call_hours: float = 4
+    feed_settle_seconds: float = 2
+    generic_secret: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("generic_secret")
+    @classmethod
+    def _standard_webhooks_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except binascii.Error as exc:
+            raise ValueError("must be a whsec_-prefixed base64 key; `callsvc secret` prints one") from exc
+        if len(key) < 16:
+            raise ValueError("must hold at least 16 random bytes; `callsvc secret` prints a good one")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.lower() not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("log_level must be one of critical, error, warning, info, debug")
+        return value.lower()
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the settings the running app was built with."""
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,100 @@
+"""Plain builders for test data, and the generic webhook as a PBX would sign it."""
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlmodel import Session
+from standardwebhooks.webhooks import Webhook
+
+from callsvc.auth import service as auth_service
+from callsvc.auth.models import ApiKeyCreate, Role
+from callsvc.managers import service as managers_service
+from callsvc.managers.models import IdentityIn, Manager, ManagerCreate
+
+GENERIC_SECRET = "whsec_" + base64.b64encode(b"callsvc-test-secret-0123456789ab").decode()
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def create_manager(
+    session: Session, *, name: str = "Anna", team: str | None = "north", extensions: tuple[str, ...] = ()
+) -> Manager:
+    data = ManagerCreate(
+        name=name, team=team, identities=[IdentityIn(provider="generic", identity=ext) for ext in extensions]
+    )
+    manager = managers_service.create_manager(session, data=data, now=NOW)
+    session.commit()
+    return manager
+
+
+def create_key(
+    session: Session, *, role: Role = Role.admin, team: str | None = None, manager_id: int | None = None
+) -> dict[str, str]:
+    """Create a key and return the Authorization header that carries it."""
+    data = ApiKeyCreate(name=f"{role}-key", role=role, team=team, manager_id=manager_id)
+    _, token = auth_service.create_key(session, data=data, now=NOW)
+    session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def generic_event(type_: str, call_id: str, at: str, **fields: Any) -> dict[str, Any]:
+    """A generic-format event body."""
+    return {"type": type_, "call_id": call_id, "occurred_at": at, **fields}
+
+
+def signed_headers(
+    body: str, *, msg_id: str | None = None, timestamp: datetime | None = None, secret: str = GENERIC_SECRET
+) -> dict[str, str]:
+    """Headers a Standard Webhooks library would send with this body."""
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = timestamp or datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, timestamp, body)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def post_generic(client: TestClient, event: dict[str, Any], *, msg_id: str | None = None) -> Response:
+    """POST one signed generic event; the same msg_id makes it a retry."""
+    body = json.dumps(event)
+    return client.post("/webhooks/generic", content=body, headers=signed_headers(body, msg_id=msg_id))
+
+
+def answered_call(call_id: str, *, client_number: str = "+79161234567", extension: str = "101", talk: int = 60):
+    """The generic events of an inbound call answered at 10:00:05 and ended `talk` seconds later."""
+    end_second = 5 + talk
+    ended_at = f"2026-11-22T10:{end_second // 60:02d}:{end_second % 60:02d}Z"
+    return [
+        generic_event(
+            "call.started",
+            call_id,
+            "2026-11-22T10:00:00Z",
+            direction="inbound",
+            **{"from": client_number, "to": "+74951112233"},
+        ),
+        generic_event("call.offered", call_id, "2026-11-22T10:00:01Z", extension=extension),
+        generic_event("call.answered", call_id, "2026-11-22T10:00:05Z", extension=extension),
+        generic_event("call.ended", call_id, ended_at, disposition="answered"),
+    ]
+
+
+def missed_call(call_id: str, *, client_number: str = "+79161234567", offered: tuple[str, ...] = ("101",)):
+    """The generic events of an inbound call offered to `offered` and never answered."""
+    return [
+        generic_event(
+            "call.started",
+            call_id,
+            "2026-11-22T10:00:00Z",
+            direction="inbound",
+            **{"from": client_number, "to": "+74951112233"},
+        ),
+        *[generic_event("call.offered", call_id, "2026-11-22T10:00:01Z", extension=ext) for ext in offered],
+        generic_event("call.ended", call_id, "2026-11-22T10:00:30Z", disposition="no_answer"),
+    ]
