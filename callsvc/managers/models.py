@@ -1,15 +1,16 @@
 """Managers (sales reps) and what each PBX calls them."""
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
 from callsvc.db import UTCDateTime
 
 # Enough to catch a name typed into the e-mail box; the mail server is the real judge.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class Manager(SQLModel, table=True):
@@ -57,7 +58,7 @@ class IdentityIn(SQLModel):
 
 class ManagerCreate(SQLModel):
     name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, regex=EMAIL_PATTERN)
+    email: Email | None = None
     team: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool = True
     identities: list[IdentityIn] = []
@@ -65,7 +66,7 @@ class ManagerCreate(SQLModel):
 
 class ManagerUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, regex=EMAIL_PATTERN)
+    email: Email | None = None
     team: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
     identities: list[IdentityIn] | None = None
