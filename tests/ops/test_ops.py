@@ -1,0 +1,29 @@
+"""Health, readiness and metrics, as a load balancer and Prometheus see them."""
+
+from tests.factories import answered_call, post_generic
+
+
+def test_healthz_answers_while_alive(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_answers_ok_on_a_migrated_database(client):
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_metrics_count_webhooks_by_provider_and_result(client):
+    def accepted_count():
+        prefix = 'callsvc_webhooks_total{provider="generic",result="accepted"}'
+        lines = [row for row in client.get("/metrics").text.splitlines() if row.startswith(prefix)]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    before = accepted_count()
+    post_generic(client, answered_call("metrics-1")[0])
+    assert accepted_count() == before + 1
+
+
+def test_errors_have_detail_and_code_even_for_unknown_routes(client):
+    response = client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail", "code"}
