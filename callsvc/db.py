@@ -50,7 +50,11 @@ def build_engine(settings: Settings) -> Engine:
     """Create the engine: SQLite in WAL mode with immediate write locks, or a pooled PostgreSQL."""
     if not settings.is_sqlite:
         return create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
+    # SQLite lets one writer in at a time; with a single pooled connection, requests queue on
+    # the pool (first come, first served) instead of polling SQLite's busy handler.
+    engine = create_engine(
+        settings.database_url, connect_args={"check_same_thread": False}, pool_size=1, max_overflow=0
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _: Any) -> None:
