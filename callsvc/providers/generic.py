@@ -39,16 +39,18 @@ class GenericEvent(BaseModel):
 
     @model_validator(mode="after")
     def _fields_each_type_needs(self) -> "GenericEvent":
-        if self.type == "call.started" and self.direction is None:
-            raise ValueError("direction is required on call.started")
-        if self.type == "call.started" and self.direction is not Direction.inbound and not self.extension:
-            raise ValueError("extension (who dials) is required on an outbound or internal call.started")
-        if self.type in EXTENSION_REQUIRED and not self.extension:
-            raise ValueError(f"extension ({EXTENSION_REQUIRED[self.type]}) is required on {self.type}")
-        if self.type == "call.ended" and self.disposition is None:
-            raise ValueError("disposition is required on call.ended")
-        if self.type == "call.recording" and not self.recording_url:
-            raise ValueError("recording_url is required on call.recording")
+        # Raised as PayloadInvalid (not ValueError) so that the answer names the missing field.
+        required = {
+            "direction": self.type == "call.started",
+            "extension": self.type in EXTENSION_REQUIRED
+            or (self.type == "call.started" and self.direction not in (None, Direction.inbound)),
+            "disposition": self.type == "call.ended",
+            "recording_url": self.type == "call.recording",
+        }
+        for field, needed in required.items():
+            if needed and getattr(self, field) is None:
+                meaning = f" ({EXTENSION_REQUIRED.get(self.type, 'who dials')})" if field == "extension" else ""
+                raise PayloadInvalid(f"{field}{meaning} is required on {self.type}", field=field)
         return self
 
     def to_call_event(self) -> CallEvent:

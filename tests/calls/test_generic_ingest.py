@@ -167,10 +167,13 @@ class TestRefused:
     @pytest.mark.parametrize(
         ("event", "field"),
         [
-            ({"type": "call.answered", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, None),
+            ({"type": "call.answered", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, "extension"),
+            ({"type": "call.started", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, "direction"),
+            ({"type": "call.recording", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, "recording_url"),
             ({"type": "call.exploded", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, "type"),
             ({"type": "call.ended", "call_id": "x", "occurred_at": "yesterday", "disposition": "busy"}, "occurred_at"),
             ({"type": "call.ended", "call_id": "x", "occurred_at": "2026-11-22T10:00:00"}, "occurred_at"),
+            ({"type": "call.ended", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}, "disposition"),
             ({"type": "call.started", "occurred_at": "2026-11-22T10:00:00Z", "direction": "inbound"}, "call_id"),
         ],
     )
