@@ -47,13 +47,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Create the engine: SQLite in WAL mode with immediate write locks, or a pooled PostgreSQL."""
+    """Create the engine: SQLite in WAL mode with immediate write locks, or a pooled PostgreSQL.
+
+    Statement parameters are left out of error messages: they hold phone numbers.
+    """
     if not settings.is_sqlite:
-        return create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     # SQLite lets one writer in at a time; with a single pooled connection, requests queue on
     # the pool (first come, first served) instead of polling SQLite's busy handler.
     engine = create_engine(
-        settings.database_url, connect_args={"check_same_thread": False}, pool_size=1, max_overflow=0
+        settings.database_url,
+        connect_args={"check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")

@@ -104,7 +104,8 @@ def apply_delivery(
                     now=now,
                 )
     except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
-        log.exception("could not apply %s event %s", raw.provider, raw.id)
+        # The message may quote the payload; it is kept on the row, and only its type is logged.
+        log.error("could not apply %s event %s: %s", raw.provider, raw.id, type(exc).__name__)
         raw.status = DeliveryStatus.unprocessed
         raw.error = f"{type(exc).__name__}: {exc}"[:2000]
         session.add(raw)
