@@ -1,11 +1,11 @@
-"""The PBX webhook route and /v1/calls."""
+"""The PBX webhook routes and /v1/calls."""
 
 from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
 from callsvc.calls import ingest, service
@@ -47,18 +47,30 @@ async def read_delivery(request: Request, settings: SettingsDep, clock: ClockDep
 DeliveryDep = Annotated[Delivery, Depends(read_delivery)]
 
 
-@webhooks_router.post(
-    "/webhooks/{provider}",
-    response_model=WebhookReceipt,
-    responses=error_responses(SignatureInvalid, NotFound, PayloadInvalid),
-)
-def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
-    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+def _receive(provider: str, delivery: Delivery, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     adapter = registry.get_adapter(provider, settings)
     receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, now=delivery.received_at)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
     return JSONResponse({"status": receipt.status})
+
+
+WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
+
+
+@webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+    return _receive(provider, delivery, session, settings)
+
+
+@webhooks_router.get(
+    "/webhooks/zadarma", response_class=PlainTextResponse, responses=error_responses(NotFound, Invalid)
+)
+def echo_zadarma(zd_echo: Annotated[str, Query(max_length=200)], settings: SettingsDep) -> str:
+    """Answer the check Zadarma makes when the notification URL is saved: the zd_echo value, as plain text."""
+    registry.get_adapter("zadarma", settings)
+    return zd_echo
 
 
 def visible_call(call_id: int, session: SessionDep, key: CurrentKey) -> Call:

@@ -3,9 +3,13 @@
 from callsvc.errors import NotFound
 from callsvc.providers.base import ProviderAdapter
 from callsvc.providers.generic import GenericAdapter
+from callsvc.providers.twilio import TwilioAdapter
+from callsvc.providers.zadarma import ZadarmaAdapter
 from callsvc.settings import Settings
 
-ADAPTERS: dict[str, ProviderAdapter] = {adapter.name: adapter for adapter in (GenericAdapter(),)}
+ADAPTERS: dict[str, ProviderAdapter] = {
+    adapter.name: adapter for adapter in (GenericAdapter(), TwilioAdapter(), ZadarmaAdapter())
+}
 
 
 def get_adapter(name: str, settings: Settings) -> ProviderAdapter:
