@@ -64,6 +64,14 @@ def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, s
     return _receive(provider, delivery, session, settings)
 
 
+@webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_mango_event(
+    event_type: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
+    return _receive("mango", delivery, session, settings)
+
+
 @webhooks_router.get(
     "/webhooks/zadarma", response_class=PlainTextResponse, responses=error_responses(NotFound, Invalid)
 )
