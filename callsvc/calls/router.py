@@ -1,4 +1,4 @@
-"""The PBX webhook routes and /v1/calls."""
+"""The PBX webhook routes, /v1/calls and /v1/events."""
 
 from datetime import date, datetime
 from typing import Annotated
@@ -10,18 +10,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
 from callsvc.calls import ingest, service
 from callsvc.calls.events import Direction
-from callsvc.calls.models import Call, CallStatus
-from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, WebhookReceipt
+from callsvc.calls.models import Call, CallStatus, DeliveryStatus
+from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, ProviderEventRead, WebhookReceipt
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, make_page
+from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
 from callsvc.settings import SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
+events_router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 def public_url(request: Request, settings: SettingsDep) -> str:
@@ -179,3 +180,33 @@ def assign_call(
     now = clock.now()
     service.assign_manager(session, call=call, manager_id=data.manager_id, actor=f"key:{key.id}", now=now)
     return service.to_read(call, settings=settings, now=now)
+
+
+@events_router.get(
+    "", response_model=Page[ProviderEventRead], responses=error_responses(Unauthorized, Forbidden, Invalid)
+)
+def list_events(
+    session: SessionDep,
+    _: AdminKey,
+    status: DeliveryStatus | None = None,
+    provider: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ProviderEventRead]:
+    """The raw webhook deliveries, oldest first; `status=unprocessed` lists those waiting for a replay."""
+    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    rows = ingest.list_events(session, status=status, provider=provider, after_id=after_id, limit=limit)
+    return make_page(rows, limit=limit, position=by_id, to_item=ProviderEventRead.model_validate)
+
+
+@events_router.post(
+    "/{event_id}/replay",
+    response_model=ProviderEventRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+def replay_event(
+    event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
+) -> ProviderEventRead:
+    """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
+    event = ingest.replay(session, event_id=event_id, settings=settings, now=clock.now())
+    return ProviderEventRead.model_validate(event)
