@@ -69,46 +69,30 @@ def _events(fields: dict[str, str], event: str, delivery: Delivery, settings: Se
     call_id = fields["pbx_call_id"]
     # Zadarma sends no time but call_start: answers and ends are dated when they reach us.
     received = delivery.received_at
-    internal = fields.get("internal") or None
     if event == "NOTIFY_RECORD":
         ref = required(fields, "call_id_with_rec")
         return [CallEvent(kind=EventKind.recording, provider_call_id=call_id, occurred_at=received, recording_ref=ref)]
-    if event in ("NOTIFY_OUT_START", "NOTIFY_OUT_END"):
-        started = CallEvent(
-            kind=EventKind.started,
-            provider_call_id=call_id,
-            occurred_at=_call_start(fields, settings),
-            direction=Direction.outbound,
-            from_number=international(fields.get("caller_id")),
-            to_number=international(fields.get("destination")),
-            identity=internal,
-        )
-        if event == "NOTIFY_OUT_START":
-            return [started]
-        return [started, _ended(fields, call_id=call_id, at=received)]
-    # Every inbound notification repeats when and from where the call came, so any one of them starts it.
+    outbound = event.startswith("NOTIFY_OUT_")
+    internal = fields.get("internal") or None
+    # Every call notification repeats when and between whom the call began, so any one of them starts it.
     started = CallEvent(
         kind=EventKind.started,
         provider_call_id=call_id,
         occurred_at=_call_start(fields, settings),
-        direction=Direction.inbound,
+        direction=Direction.outbound if outbound else Direction.inbound,
         from_number=international(fields.get("caller_id")),
-        to_number=international(fields.get("called_did")),
+        to_number=international(fields.get("destination" if outbound else "called_did")),
+        identity=internal if outbound else None,
     )
-    if event == "NOTIFY_START":
+    if event in ("NOTIFY_START", "NOTIFY_OUT_START"):
         return [started]
-    if event == "NOTIFY_INTERNAL":
-        offered = CallEvent(
-            kind=EventKind.offered,
-            provider_call_id=call_id,
-            occurred_at=received,
-            identity=required(fields, "internal"),
-        )
-        return [started, offered]
-    if event == "NOTIFY_ANSWER":
-        answered = CallEvent(kind=EventKind.answered, provider_call_id=call_id, occurred_at=received, identity=internal)
-        return [started, answered]
-    return [started, _ended(fields, call_id=call_id, at=received)]
+    if event in ("NOTIFY_END", "NOTIFY_OUT_END"):
+        return [started, _ended(fields, call_id=call_id, at=received)]
+    kind = EventKind.offered if event == "NOTIFY_INTERNAL" else EventKind.answered
+    return [
+        started,
+        CallEvent(kind=kind, provider_call_id=call_id, occurred_at=received, identity=internal),
+    ]
 
 
 class ZadarmaAdapter:

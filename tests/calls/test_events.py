@@ -3,12 +3,18 @@
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import select
 
 from callsvc.auth.models import Role
 from callsvc.calls import service
-from callsvc.calls.models import Call
-from tests.factories import GENERIC_SECRET, answered_call, create_key, create_manager, load_payloads, post_generic
+from tests.factories import (
+    GENERIC_SECRET,
+    answered_call,
+    calls_in_db,
+    create_key,
+    create_manager,
+    load_payloads,
+    post_generic,
+)
 from tests.providers.test_zadarma import SECRET as ZADARMA_SECRET
 from tests.providers.test_zadarma import post as post_zadarma
 
@@ -27,11 +33,6 @@ def broken_apply(monkeypatch):
 
     monkeypatch.setattr(service, "derive_call_state", broken)
     return monkeypatch
-
-
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
 
 
 def key_of(session, role: Role) -> dict[str, str]:

@@ -5,8 +5,8 @@ import json
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import Call, ProviderEvent
-from tests.factories import create_manager, load_payloads, scrambled
+from callsvc.calls.models import ProviderEvent
+from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "cebcaac65d3e4f5a6b7c8d9e0f1a2b3c"
 
@@ -19,14 +19,6 @@ def settings_overrides() -> dict:
 def post(client, envelope: dict, *, token: str | None = TOKEN):
     body = {**envelope, "token": token} if token is not None else {k: v for k, v in envelope.items() if k != "token"}
     return client.post("/webhooks/aircall", content=json.dumps(body), headers={"content-type": "application/json"})
-
-
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
-
-
-SEEDS = [0, 1, 2]
 
 
 class TestInboundCall:

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import Call, ProviderEvent
-from tests.factories import create_manager, load_payloads, scrambled
+from callsvc.calls.models import ProviderEvent
+from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99"
 SALT = "q7w8e9r0t1y2u3i4o5p6"
@@ -33,14 +33,6 @@ def post(client, delivery: dict, *, key: str = API_KEY, salt: str = SALT, sign: 
         content=urlencode(body),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-
-
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
-
-
-SEEDS = [0, 1, 2]
 
 
 class TestInboundCall:

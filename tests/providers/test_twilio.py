@@ -8,11 +8,11 @@ import pytest
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from callsvc.calls.models import Call, ProviderEvent
+from callsvc.calls.models import ProviderEvent
 from callsvc.providers.base import Delivery, SignatureInvalid
 from callsvc.providers.twilio import TwilioAdapter
 from callsvc.settings import Settings
-from tests.factories import NOW, create_manager, load_payloads, scrambled
+from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "f2a3b4c5d6e7f8091a2b3c4d5e6f7081"
 PUBLIC_URL = "https://calls.example.com"
@@ -46,17 +46,9 @@ def send_signed(client, fields: dict[str, str], signature: str | None):
     return client.post("/webhooks/twilio", content=urlencode(fields), headers=headers)
 
 
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
-
-
 def replay(client, name: str, seed: int) -> None:
     for fields in scrambled(load_payloads("twilio", name), seed):
         assert post(client, fields).status_code == 200
-
-
-SEEDS = [0, 1, 2]
 
 
 class TestInboundCall:
@@ -72,6 +64,8 @@ class TestInboundCall:
         assert (call.client_number, call.line_number) == ("+14155550100", "+14155550199")
         assert call.started_at == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
         assert call.answered_at == datetime(2026, 11, 22, 10, 0, 9, tzinfo=UTC)
+        # The call ends when the caller's leg does, a second after the agent's leg: legs' sequences don't mix.
+        assert call.ended_at == datetime(2026, 11, 22, 10, 1, 45, tzinfo=UTC)
         assert (call.talk_seconds, call.wait_seconds) == (95, 9)
         assert call.recording_url.endswith("/Recordings/RE0123456789abcdef0123456789abcdef")
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from callsvc.calls.models import Call, ProviderEvent
+from callsvc.calls.models import ProviderEvent
 from callsvc.providers.base import Delivery
 from callsvc.providers.zadarma import ZadarmaAdapter
 from callsvc.settings import Settings
-from tests.factories import NOW, create_manager, load_payloads, scrambled
+from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 SECRET = "9c1b7e5a3d2f4a6b8c0d"
 # PHP's getSignatureString in zadarma/user-api-v1: the fields each event signs, in order.
@@ -46,14 +46,6 @@ def post(client, fields: dict[str, str], *, signature: str | None = "", **kwargs
     if signature is not None:
         headers["signature"] = signature or sign(fields)
     return client.post("/webhooks/zadarma", content=urlencode(fields), headers=headers, **kwargs)
-
-
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
-
-
-SEEDS = [0, 1, 2]
 
 
 class TestInboundCall:
