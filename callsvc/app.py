@@ -8,8 +8,8 @@ from fastapi.routing import APIRoute
 
 from callsvc import __version__
 from callsvc.auth.router import router as keys_router
+from callsvc.calls.router import events_router, webhooks_router
 from callsvc.calls.router import router as calls_router
-from callsvc.calls.router import webhooks_router
 from callsvc.clock import Clock
 from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
@@ -49,6 +49,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock or Clock()
     install_error_handlers(app)
     app.middleware("http")(log_request)
-    for router in (webhooks_router, calls_router, managers_router, keys_router, ops_router):
+    for router in (webhooks_router, calls_router, events_router, managers_router, keys_router, ops_router):
         app.include_router(router)
     return app

@@ -16,6 +16,13 @@ def to_e164(raw: str | None, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def international(raw: str | None) -> str | None:
+    """Add the '+' that some PBXs leave off an international number, when the result is a possible number."""
+    if raw and raw.isdigit() and to_e164("+" + raw, "ZZ"):
+        return "+" + raw
+    return raw
+
+
 def masked(number: str | None) -> str:
     """Hide all but the last three digits, for logs."""
     if not number:

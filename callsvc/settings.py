@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import ipaddress
 from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,10 +30,19 @@ class Settings(BaseSettings):
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2
     generic_secret: str | None = None
+    twilio_auth_token: str | None = None
+    zadarma_api_secret: str | None = None
+    zadarma_timezone: str | None = None
+    zadarma_allowed_ips: str | None = None
+    mango_api_key: str | None = None
+    mango_api_salt: str | None = None
+    aircall_token: str | None = None
 
-    @field_validator("timezone")
+    @field_validator("timezone", "zadarma_timezone")
     @classmethod
-    def _known_timezone(cls, value: str) -> str:
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -52,6 +62,17 @@ class Settings(BaseSettings):
             raise ValueError("must hold at least 16 random bytes; `callsvc secret` prints a good one")
         return value
 
+    @field_validator("zadarma_allowed_ips")
+    @classmethod
+    def _ip_networks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            _networks(value)
+        except ValueError as exc:
+            raise ValueError(f"must be IP addresses or networks separated by commas: {exc}") from exc
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -62,6 +83,20 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def zadarma_zone(self) -> ZoneInfo:
+        """The time zone of Zadarma's call_start: the account's, CALLSVC_TIMEZONE unless told."""
+        return ZoneInfo(self.zadarma_timezone or self.timezone)
+
+    @cached_property
+    def zadarma_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+        """Where Zadarma's webhooks may come from; None lets any address in."""
+        return _networks(self.zadarma_allowed_ips) if self.zadarma_allowed_ips else None
+
+
+def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
 
 
 def get_settings(request: Request) -> Settings:

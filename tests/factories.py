@@ -2,29 +2,40 @@
 
 import base64
 import json
+import random
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook
 
 from callsvc.auth import service as auth_service
 from callsvc.auth.models import ApiKeyCreate, Role
+from callsvc.calls.models import Call
 from callsvc.managers import service as managers_service
 from callsvc.managers.models import IdentityIn, Manager, ManagerCreate
 
 GENERIC_SECRET = "whsec_" + base64.b64encode(b"callsvc-test-secret-0123456789ab").decode()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+PAYLOADS = Path(__file__).parent / "payloads"
+# Shuffles of a call's deliveries that each test of arrival order runs.
+SEEDS = (0, 1, 2)
 
 
 def create_manager(
-    session: Session, *, name: str = "Anna", team: str | None = "north", extensions: tuple[str, ...] = ()
+    session: Session,
+    *,
+    name: str = "Anna",
+    team: str | None = "north",
+    extensions: tuple[str, ...] = (),
+    provider: str = "generic",
 ) -> Manager:
     data = ManagerCreate(
-        name=name, team=team, identities=[IdentityIn(provider="generic", identity=ext) for ext in extensions]
+        name=name, team=team, identities=[IdentityIn(provider=provider, identity=ext) for ext in extensions]
     )
     manager = managers_service.create_manager(session, data=data, now=NOW)
     session.commit()
@@ -98,3 +109,23 @@ def missed_call(call_id: str, *, client_number: str = "+79161234567", offered: t
         *[generic_event("call.offered", call_id, "2026-11-22T10:00:01Z", extension=ext) for ext in offered],
         generic_event("call.ended", call_id, "2026-11-22T10:00:30Z", disposition="no_answer"),
     ]
+
+
+def calls_in_db(session: Session) -> list[Call]:
+    """Every call, read afresh from the database."""
+    session.expire_all()
+    return list(session.exec(select(Call)))
+
+
+def load_payloads(provider: str, name: str) -> list[Any]:
+    """The recorded deliveries of one call, in the order the provider sent them."""
+    return json.loads((PAYLOADS / provider / f"{name}.json").read_text())
+
+
+def scrambled(deliveries: list[Any], seed: int) -> list[Any]:
+    """The deliveries shuffled, with some sent twice, as an at-least-once, unordered PBX would."""
+    rng = random.Random(seed)
+    again = rng.sample(deliveries, k=min(2, len(deliveries)))
+    mixed = deliveries + again
+    rng.shuffle(mixed)
+    return mixed

@@ -1,4 +1,4 @@
-"""Webhook ingestion: verify → keep the raw delivery → parse → apply; never calls out."""
+"""Webhook ingestion: verify → keep the raw delivery → parse → apply, and replay; never calls out."""
 
 import json
 import logging
@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from callsvc.calls import service
 from callsvc.calls.events import ParsedDelivery
 from callsvc.calls.models import DeliveryStatus, ProviderEvent
 from callsvc.db import insert_ignoring_conflict
+from callsvc.errors import Conflict, NotFound
 from callsvc.ops import metrics
+from callsvc.providers import registry
 from callsvc.providers.base import Delivery, PayloadInvalid, ProviderAdapter, SignatureInvalid
 from callsvc.settings import Settings
 
@@ -115,3 +118,49 @@ def apply_delivery(
     raw.applied_at = now
     session.add(raw)
     return True
+
+
+def list_events(
+    session: Session, *, status: DeliveryStatus | None, provider: str | None, after_id: int | None, limit: int
+) -> list[ProviderEvent]:
+    """List kept deliveries by id, optionally only those of one status or provider."""
+    query = select(ProviderEvent).order_by(ProviderEvent.id).limit(limit)
+    if status is not None:
+        query = query.where(ProviderEvent.status == status)
+    if provider is not None:
+        query = query.where(ProviderEvent.provider == provider)
+    if after_id is not None:
+        query = query.where(ProviderEvent.id > after_id)
+    return list(session.exec(query).scalars())
+
+
+def replay(session: Session, *, event_id: int, settings: Settings, now: datetime) -> ProviderEvent:
+    """Parse a kept unprocessed delivery again and apply it; it stays unprocessed, with the error, if it fails."""
+    # Locked, so two admins replaying one delivery apply it once.
+    raw = session.exec(select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()).scalars().first()
+    if raw is None:
+        raise NotFound(f"event {event_id} does not exist", code="event_not_found")
+    if raw.status == DeliveryStatus.applied:
+        raise Conflict(f"event {event_id} is already applied", code="event_already_applied")
+    if raw.status == DeliveryStatus.rejected:
+        raise Conflict(
+            f"event {event_id} was rejected: its body is not the provider's format, so there is nothing to apply",
+            code="event_rejected",
+        )
+    adapter = registry.get_adapter(raw.provider, settings)
+    delivery = Delivery(
+        method=raw.method,
+        url=raw.url,
+        headers=json.loads(raw.headers),
+        body=raw.body.encode(),
+        received_at=raw.received_at,
+    )
+    try:
+        parsed = adapter.parse(delivery, settings)
+    except PayloadInvalid as exc:
+        raw.error = exc.detail
+        session.add(raw)
+        return raw
+    apply_delivery(session, raw=raw, parsed=parsed, settings=settings, now=now)
+    log.info("replayed %s event %s: %s", raw.provider, raw.id, raw.status)
+    return raw

@@ -1,27 +1,28 @@
-"""The PBX webhook route and /v1/calls."""
+"""The PBX webhook routes, /v1/calls and /v1/events."""
 
 from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
 from callsvc.calls import ingest, service
 from callsvc.calls.events import Direction
-from callsvc.calls.models import Call, CallStatus
-from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, WebhookReceipt
+from callsvc.calls.models import Call, CallStatus, DeliveryStatus
+from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, ProviderEventRead, WebhookReceipt
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, make_page
+from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
 from callsvc.settings import SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
+events_router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 def public_url(request: Request, settings: SettingsDep) -> str:
@@ -47,18 +48,38 @@ async def read_delivery(request: Request, settings: SettingsDep, clock: ClockDep
 DeliveryDep = Annotated[Delivery, Depends(read_delivery)]
 
 
-@webhooks_router.post(
-    "/webhooks/{provider}",
-    response_model=WebhookReceipt,
-    responses=error_responses(SignatureInvalid, NotFound, PayloadInvalid),
-)
-def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
-    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+def _receive(provider: str, delivery: Delivery, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     adapter = registry.get_adapter(provider, settings)
     receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, now=delivery.received_at)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
     return JSONResponse({"status": receipt.status})
+
+
+WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
+
+
+@webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+    return _receive(provider, delivery, session, settings)
+
+
+@webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_mango_event(
+    event_type: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
+    return _receive("mango", delivery, session, settings)
+
+
+@webhooks_router.get(
+    "/webhooks/zadarma", response_class=PlainTextResponse, responses=error_responses(NotFound, Invalid)
+)
+def echo_zadarma(zd_echo: Annotated[str, Query(max_length=200)], settings: SettingsDep) -> str:
+    """Answer the check Zadarma makes when the notification URL is saved: the zd_echo value, as plain text."""
+    registry.get_adapter("zadarma", settings)
+    return zd_echo
 
 
 def visible_call(call_id: int, session: SessionDep, key: CurrentKey) -> Call:
@@ -159,3 +180,33 @@ def assign_call(
     now = clock.now()
     service.assign_manager(session, call=call, manager_id=data.manager_id, actor=f"key:{key.id}", now=now)
     return service.to_read(call, settings=settings, now=now)
+
+
+@events_router.get(
+    "", response_model=Page[ProviderEventRead], responses=error_responses(Unauthorized, Forbidden, Invalid)
+)
+def list_events(
+    session: SessionDep,
+    _: AdminKey,
+    status: DeliveryStatus | None = None,
+    provider: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ProviderEventRead]:
+    """The raw webhook deliveries, oldest first; `status=unprocessed` lists those waiting for a replay."""
+    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    rows = ingest.list_events(session, status=status, provider=provider, after_id=after_id, limit=limit)
+    return make_page(rows, limit=limit, position=by_id, to_item=ProviderEventRead.model_validate)
+
+
+@events_router.post(
+    "/{event_id}/replay",
+    response_model=ProviderEventRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+def replay_event(
+    event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
+) -> ProviderEventRead:
+    """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
+    event = ingest.replay(session, event_id=event_id, settings=settings, now=clock.now())
+    return ProviderEventRead.model_validate(event)

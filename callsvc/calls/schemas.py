@@ -57,6 +57,11 @@ class CallEventRead(SQLModel):
     error: str | None
 
 
+class ProviderEventRead(CallEventRead):
+    provider: str
+    provider_call_id: str | None
+
+
 class CallDetail(CallRead):
     outcome_history: list[OutcomeChangeRead]
     events: list[CallEventRead]

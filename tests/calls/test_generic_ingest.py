@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import Call, ProviderEvent
+from callsvc.calls.models import ProviderEvent
 from tests.factories import (
     answered_call,
+    calls_in_db,
     create_key,
     create_manager,
     generic_event,
@@ -16,11 +17,6 @@ from tests.factories import (
     post_generic,
     signed_headers,
 )
-
-
-def calls_in_db(session) -> list[Call]:
-    session.expire_all()
-    return list(session.exec(select(Call)))
 
 
 class TestAnsweredCall:

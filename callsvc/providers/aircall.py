@@ -1,0 +1,117 @@
+"""Aircall call webhooks, authenticated by the webhook's token in the body (pbx/PROVIDERS.md, section 4)."""
+
+import json
+from typing import Any
+
+from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
+from callsvc.providers.base import (
+    Delivery,
+    PayloadInvalid,
+    SignatureInvalid,
+    as_int,
+    from_unix,
+    required,
+    secrets_equal,
+)
+from callsvc.settings import Settings
+
+# Each of these carries the whole Call object as it stands; other events add nothing we track.
+MAPPED = {
+    "call.created",
+    "call.ringing_on_agent",
+    "call.answered",
+    "call.hungup",
+    "call.ended",
+    "call.comm_assets_generated",
+}
+DIRECTIONS = {"inbound": Direction.inbound, "outbound": Direction.outbound}
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return envelope if isinstance(envelope, dict) else None
+
+
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEvent]:
+    direction = DIRECTIONS.get(data.get("direction", ""))
+    if direction is None:
+        raise PayloadInvalid("data.direction is not inbound or outbound", field="data.direction")
+    user_id = _object(data, "user").get("id")
+    user = str(user_id) if user_id is not None else None
+    client, line = data.get("raw_digits"), _object(data, "number").get("digits")
+    outbound = direction is Direction.outbound
+    base = {
+        "provider_call_id": str(required(data, "id", prefix="data.")),
+        # When Aircall built the payload: it orders the snapshots of one call, so the latest user wins.
+        "seq": as_int(envelope.get("timestamp"), "timestamp"),
+    }
+    started_at = from_unix(data.get("started_at"), "data.started_at")
+    events = [
+        CallEvent(
+            kind=EventKind.started,
+            occurred_at=started_at,
+            direction=direction,
+            from_number=line if outbound else client,
+            to_number=client if outbound else line,
+            identity=user if outbound else None,
+            **base,
+        )
+    ]
+    if envelope["event"] == "call.ringing_on_agent" and user:
+        at = from_unix(envelope["timestamp"], "timestamp") if envelope.get("timestamp") else started_at
+        events.append(CallEvent(kind=EventKind.offered, occurred_at=at, identity=user, **base))
+    answered_at = from_unix(data["answered_at"], "data.answered_at") if data.get("answered_at") else None
+    if answered_at is not None:
+        events.append(CallEvent(kind=EventKind.answered, occurred_at=answered_at, identity=user, **base))
+    if data.get("ended_at"):
+        # Talk time is answered_at → ended_at: Aircall's duration counts the ringing too.
+        events.append(
+            CallEvent(
+                kind=EventKind.ended,
+                occurred_at=from_unix(data["ended_at"], "data.ended_at"),
+                disposition=Disposition.answered if answered_at else Disposition.no_answer,
+                **base,
+            )
+        )
+    if data.get("recording"):
+        at = events[-1].occurred_at
+        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=data["recording"], **base))
+    return events
+
+
+class AircallAdapter:
+    """Aircall's call.* webhooks; every one carries the call as it stands."""
+
+    name = "aircall"
+
+    def is_configured(self, settings: Settings) -> bool:
+        return bool(settings.aircall_token)
+
+    def verify(self, delivery: Delivery, settings: Settings) -> None:
+        assert settings.aircall_token
+        token = (_envelope(delivery.body) or {}).get("token")
+        if not isinstance(token, str) or not secrets_equal(token, settings.aircall_token):
+            raise SignatureInvalid("the body's token is not this webhook's token")
+
+    def dedupe_key(self, delivery: Delivery) -> str:
+        return delivery.body_digest()
+
+    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+        envelope = _envelope(delivery.body)
+        if envelope is None:
+            raise PayloadInvalid("the body is not a JSON object", field="body")
+        event = required(envelope, "event")
+        data = envelope.get("data")
+        if not isinstance(data, dict):
+            raise PayloadInvalid("data is not an object", field="data")
+        if envelope.get("resource") != "call" or event not in MAPPED:
+            return ParsedDelivery(type=str(event), events=[])
+        return ParsedDelivery(type=event, events=_call_events(envelope, data))

@@ -1,0 +1,207 @@
+"""Twilio Voice status callbacks, signed with X-Twilio-Signature (pbx/PROVIDERS.md, section 1)."""
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, urlsplit
+
+from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
+from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid, as_int, required, secrets_equal
+from callsvc.settings import Settings
+
+SIGNATURE_HEADER = "x-twilio-signature"
+# Twilio names the algorithm here when a webhook is signed with a shared key instead of the auth token.
+SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
+
+OUTBOUND = {"outbound-api", "outbound-dial", "trunking-originating"}
+NOT_YET_ANSWERED = {"queued", "initiated", "ringing"}
+UNANSWERED = {
+    "busy": Disposition.busy,
+    "no-answer": Disposition.no_answer,
+    "canceled": Disposition.cancelled,
+    "failed": Disposition.failed,
+}
+
+
+def _algorithm(settings_header: str | None) -> str:
+    for part in (settings_header or "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "algorithm" and value.strip():
+            return value.strip().upper()
+    return "HMAC_SHA1"
+
+
+def _port_variants(url: str) -> set[str]:
+    # Twilio's own validator accepts the URL with the port stripped or with the default port added.
+    parts = urlsplit(url)
+    host, _, port = parts.netloc.rpartition(":")
+    if port.isdigit():
+        return {url, parts._replace(netloc=host).geturl()}
+    default = 443 if parts.scheme == "https" else 80
+    return {url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()}
+
+
+def _body_sha256(delivery: Delivery) -> str | None:
+    values = parse_qs(urlsplit(delivery.url).query).get("bodySHA256")
+    return values[0] if values else None
+
+
+def _signed_params(delivery: Delivery) -> dict[str, list[str]]:
+    # A JSON body is signed through the bodySHA256 in the URL, not as parameters.
+    return {} if _body_sha256(delivery) is not None else delivery.form()
+
+
+def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
+    return url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
+
+
+def _fields(delivery: Delivery) -> dict[str, str]:
+    if _body_sha256(delivery) is None:
+        return delivery.fields()
+    try:
+        payload = json.loads(delivery.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadInvalid("the body is not a JSON object", field="body") from exc
+    if not isinstance(payload, dict):
+        raise PayloadInvalid("the body is not a JSON object", field="body")
+    return {name: str(value) for name, value in payload.items()}
+
+
+def _timestamp(fields: dict[str, str], delivery: Delivery) -> datetime:
+    """When the event fired (RFC 2822); requests without one happened when they arrived."""
+    if not fields.get("Timestamp"):
+        return delivery.received_at
+    try:
+        at = parsedate_to_datetime(fields["Timestamp"])
+    except (TypeError, ValueError) as exc:
+        raise PayloadInvalid("Timestamp is not an RFC 2822 date", field="Timestamp") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _by_machine(fields: dict[str, str]) -> bool:
+    answered_by = fields.get("AnsweredBy", "")
+    return answered_by.startswith("machine") or answered_by == "fax"
+
+
+def _dial_leg_events(fields: dict[str, str], status: str, at: datetime) -> list[CallEvent]:
+    """A <Dial> child leg: it tells who was offered the parent call and who answered it."""
+    base = {"provider_call_id": fields["ParentCallSid"], "occurred_at": at, "identity": required(fields, "To")}
+    if status == "in-progress" and not _by_machine(fields):
+        return [CallEvent(kind=EventKind.answered, **base)]
+    if status == "completed" and not _by_machine(fields):
+        talk = as_int(fields.get("CallDuration"), "CallDuration")
+        return [
+            CallEvent(
+                kind=EventKind.ended,
+                disposition=Disposition.answered,
+                talk_seconds=talk,
+                recording_url=fields.get("RecordingUrl") or None,
+                **base,
+            )
+        ]
+    # Ringing, answered by a machine, or a losing leg of a ring-all: offered, and the call goes on.
+    return [CallEvent(kind=EventKind.offered, **base)]
+
+
+def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[CallEvent]:
+    """The call itself: an inbound call to a Twilio number, or a call made through the REST API."""
+    direction = Direction.outbound if fields.get("Direction") in OUTBOUND else Direction.inbound
+    outbound = direction is Direction.outbound
+    base = {
+        "provider_call_id": fields["CallSid"],
+        "direction": direction,
+        "from_number": fields.get("From") or None,
+        "to_number": fields.get("To") or None,
+        # The manager dials an outbound call; who takes an inbound one is on its <Dial> legs.
+        "identity": (fields.get("From") or None) if outbound else None,
+        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber"),
+    }
+    if status in NOT_YET_ANSWERED or (status == "in-progress" and not outbound):
+        return [CallEvent(kind=EventKind.started, occurred_at=at, **base)]
+    if status == "in-progress":
+        kind = EventKind.started if _by_machine(fields) else EventKind.answered
+        return [CallEvent(kind=kind, occurred_at=at, **base)]
+    if status in UNANSWERED:
+        disposition = UNANSWERED[status]
+    elif status != "completed":
+        return []
+    elif outbound:
+        disposition = Disposition.no_answer if _by_machine(fields) else Disposition.answered
+    else:
+        # Twilio picking up an inbound call (an IVR, a <Dial>) is not a manager answering it.
+        disposition = None
+    answered = disposition is Disposition.answered
+    duration = as_int(fields.get("CallDuration"), "CallDuration") or 0
+    # A number's status callback reports only completion: the start is its end less the duration.
+    return [
+        CallEvent(kind=EventKind.started, occurred_at=at - timedelta(seconds=duration), **base),
+        CallEvent(
+            kind=EventKind.ended,
+            occurred_at=at,
+            disposition=disposition,
+            talk_seconds=duration if answered else None,
+            recording_url=fields.get("RecordingUrl") or None,
+            **base,
+        ),
+    ]
+
+
+class TwilioAdapter:
+    """Status callbacks of a Twilio number, its <Dial> legs, REST API calls and recordings."""
+
+    name = "twilio"
+
+    def is_configured(self, settings: Settings) -> bool:
+        return bool(settings.twilio_auth_token)
+
+    def verify(self, delivery: Delivery, settings: Settings) -> None:
+        assert settings.twilio_auth_token
+        signature = delivery.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            raise SignatureInvalid("the X-Twilio-Signature header is missing")
+        digest = HASHES.get(_algorithm(delivery.headers.get(SIGNATURE_SETTINGS_HEADER)))
+        if digest is None:
+            raise SignatureInvalid("the webhook is signed with an algorithm Twilio does not document")
+        body_sha256 = _body_sha256(delivery)
+        if body_sha256 is not None and not secrets_equal(hashlib.sha256(delivery.body).hexdigest(), body_sha256):
+            raise SignatureInvalid("the body does not match bodySHA256")
+        params = _signed_params(delivery)
+        key = settings.twilio_auth_token.encode()
+        for url in _port_variants(delivery.url):
+            mac = hmac.new(key, _string_to_sign(url, params).encode(), digest)
+            if secrets_equal(signature, base64.b64encode(mac.digest()).decode()):
+                return
+        raise SignatureInvalid("X-Twilio-Signature does not match the URL and parameters (is CALLSVC_PUBLIC_URL set?)")
+
+    def dedupe_key(self, delivery: Delivery) -> str:
+        token = delivery.headers.get(IDEMPOTENCY_HEADER)
+        if token:
+            return token
+        return hashlib.sha256(_string_to_sign(delivery.url, _signed_params(delivery)).encode()).hexdigest()
+
+    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+        fields = _fields(delivery)
+        required(fields, "CallSid")
+        at = _timestamp(fields, delivery)
+        if "CallStatus" not in fields and fields.get("RecordingSid"):
+            status = fields.get("RecordingStatus", "")
+            events = []
+            if status == "completed" and fields.get("RecordingUrl"):
+                events = [
+                    CallEvent(
+                        kind=EventKind.recording,
+                        provider_call_id=fields["CallSid"],
+                        occurred_at=at,
+                        recording_url=fields["RecordingUrl"],
+                    )
+                ]
+            return ParsedDelivery(type=f"recording.{status}", events=events)
+        status = required(fields, "CallStatus")
+        if fields.get("ParentCallSid"):
+            return ParsedDelivery(type=f"dial.{status}", events=_dial_leg_events(fields, status, at))
+        return ParsedDelivery(type=f"call.{status}", events=_call_events(fields, status, at))

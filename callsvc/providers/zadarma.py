@@ -1,0 +1,137 @@
+"""Zadarma (and Novofon) PBX notifications, signed with the Signature header (pbx/PROVIDERS.md, section 2)."""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+from datetime import UTC, datetime
+
+from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
+from callsvc.phone import international
+from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid, as_int, required, secrets_equal
+from callsvc.settings import Settings
+
+INBOUND_SIGNED = ("caller_id", "called_did", "call_start")
+OUTBOUND_SIGNED = ("internal", "destination", "call_start")
+# The fields each event's signature covers, in order (the official SDK's getSignatureString).
+SIGNED_FIELDS = {
+    "NOTIFY_START": INBOUND_SIGNED,
+    "NOTIFY_INTERNAL": INBOUND_SIGNED,
+    "NOTIFY_END": INBOUND_SIGNED,
+    "NOTIFY_IVR": INBOUND_SIGNED,
+    "NOTIFY_ANSWER": ("caller_id", "destination", "call_start"),
+    "NOTIFY_OUT_START": OUTBOUND_SIGNED,
+    "NOTIFY_OUT_END": OUTBOUND_SIGNED,
+    "NOTIFY_RECORD": ("pbx_call_id", "call_id_with_rec"),
+}
+MAPPED = set(SIGNED_FIELDS) - {"NOTIFY_IVR"}
+DISPOSITIONS = {
+    "answered": Disposition.answered,
+    "busy": Disposition.busy,
+    "cancel": Disposition.cancelled,
+    "no answer": Disposition.no_answer,
+}
+
+
+def _signature(fields: dict[str, str], secret: str) -> str:
+    signed = "".join(fields.get(name, "") for name in SIGNED_FIELDS[fields["event"]])
+    # PHP's hash_hmac returns hex text, and Zadarma base64-encodes that text, not the raw digest.
+    hex_digest = hmac.new(secret.encode(), signed.encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(hex_digest.encode()).decode()
+
+
+def _call_start(fields: dict[str, str], settings: Settings) -> datetime:
+    """Zadarma's call_start is wall-clock time in the account's time zone."""
+    value = required(fields, "call_start")
+    try:
+        local = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError as exc:
+        raise PayloadInvalid("call_start is not YYYY-MM-DD HH:MM:SS", field="call_start") from exc
+    return local.replace(tzinfo=settings.zadarma_zone).astimezone(UTC)
+
+
+def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
+    """NOTIFY_END or NOTIFY_OUT_END: its duration is the talk time, its internal who talked."""
+    disposition = DISPOSITIONS.get(fields.get("disposition", ""), Disposition.failed)
+    answered = disposition is Disposition.answered
+    return CallEvent(
+        kind=EventKind.ended,
+        provider_call_id=call_id,
+        occurred_at=at,
+        disposition=disposition,
+        identity=(fields.get("internal") or None) if answered else None,
+        talk_seconds=as_int(fields.get("duration"), "duration") if answered else None,
+        recording_ref=(fields.get("call_id_with_rec") or None) if fields.get("is_recorded") == "1" else None,
+    )
+
+
+def _events(fields: dict[str, str], event: str, delivery: Delivery, settings: Settings) -> list[CallEvent]:
+    call_id = fields["pbx_call_id"]
+    # Zadarma sends no time but call_start: answers and ends are dated when they reach us.
+    received = delivery.received_at
+    if event == "NOTIFY_RECORD":
+        ref = required(fields, "call_id_with_rec")
+        return [CallEvent(kind=EventKind.recording, provider_call_id=call_id, occurred_at=received, recording_ref=ref)]
+    outbound = event.startswith("NOTIFY_OUT_")
+    internal = fields.get("internal") or None
+    # Every call notification repeats when and between whom the call began, so any one of them starts it.
+    started = CallEvent(
+        kind=EventKind.started,
+        provider_call_id=call_id,
+        occurred_at=_call_start(fields, settings),
+        direction=Direction.outbound if outbound else Direction.inbound,
+        from_number=international(fields.get("caller_id")),
+        to_number=international(fields.get("destination" if outbound else "called_did")),
+        identity=internal if outbound else None,
+    )
+    if event in ("NOTIFY_START", "NOTIFY_OUT_START"):
+        return [started]
+    if event in ("NOTIFY_END", "NOTIFY_OUT_END"):
+        return [started, _ended(fields, call_id=call_id, at=received)]
+    kind = EventKind.offered if event == "NOTIFY_INTERNAL" else EventKind.answered
+    return [
+        started,
+        CallEvent(kind=kind, provider_call_id=call_id, occurred_at=received, identity=internal),
+    ]
+
+
+class ZadarmaAdapter:
+    """Zadarma's call notifications: NOTIFY_START … NOTIFY_END, NOTIFY_OUT_*, NOTIFY_RECORD."""
+
+    name = "zadarma"
+
+    def is_configured(self, settings: Settings) -> bool:
+        return bool(settings.zadarma_api_secret)
+
+    def verify(self, delivery: Delivery, settings: Settings) -> None:
+        assert settings.zadarma_api_secret
+        networks = settings.zadarma_networks
+        if networks is not None and not _from(delivery.client_host, networks):
+            raise SignatureInvalid("the request does not come from an address in CALLSVC_ZADARMA_ALLOWED_IPS")
+        signature = delivery.headers.get("signature")
+        if not signature:
+            raise SignatureInvalid("the Signature header is missing")
+        fields = delivery.fields()
+        if fields.get("event") not in SIGNED_FIELDS:
+            raise SignatureInvalid("the event is not one whose signature Zadarma documents")
+        if not secrets_equal(signature, _signature(fields, settings.zadarma_api_secret)):
+            raise SignatureInvalid("the Signature does not match the notification")
+
+    def dedupe_key(self, delivery: Delivery) -> str:
+        return delivery.body_digest()
+
+    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+        fields = delivery.fields()
+        event = required(fields, "event")
+        required(fields, "pbx_call_id")
+        if event not in MAPPED:
+            return ParsedDelivery(type=event, events=[])
+        return ParsedDelivery(type=event, events=_events(fields, event, delivery, settings))
+
+
+def _from(host: str | None, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

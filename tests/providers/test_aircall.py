@@ -1,0 +1,109 @@
+"""Aircall webhooks through the real app, authenticated by the webhook token in the body."""
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from callsvc.calls.models import ProviderEvent
+from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+
+TOKEN = "cebcaac65d3e4f5a6b7c8d9e0f1a2b3c"
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    return {"aircall_token": TOKEN}
+
+
+def post(client, envelope: dict, *, token: str | None = TOKEN):
+    body = {**envelope, "token": token} if token is not None else {k: v for k, v in envelope.items() if k != "token"}
+    return client.post("/webhooks/aircall", content=json.dumps(body), headers={"content-type": "application/json"})
+
+
+class TestInboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_answered_call_is_completed_with_talk_time_from_answer_to_end(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="aircall", extensions=("501",))
+        create_manager(session, name="Boris", provider="aircall", extensions=("502",))
+        for envelope in scrambled(load_payloads("aircall", "inbound_answered"), seed):
+            assert post(client, envelope).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert call.provider_call_id == "812345678"
+        assert (call.direction, call.status, call.manager_id) == ("inbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+        # Aircall's duration is 110 s, ringing included; the talk was 98 s.
+        assert (call.wait_seconds, call.talk_seconds) == (12, 98)
+        assert call.recording_url.startswith("https://aircall-recordings.s3.amazonaws.com/calls/812345678/")
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_missed_call_is_owned_by_the_one_agent_it_rang(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="aircall", extensions=("501",))
+        for envelope in scrambled(load_payloads("aircall", "inbound_missed"), seed):
+            post(client, envelope)
+
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id, call.talk_seconds, call.wait_seconds) == ("missed", anna.id, None, 30)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+
+    def test_call_rung_on_two_agents_and_missed_belongs_to_the_line(self, client, session):
+        create_manager(session, name="Anna", provider="aircall", extensions=("501",))
+        create_manager(session, name="Boris", provider="aircall", extensions=("502",))
+        answered = load_payloads("aircall", "inbound_answered")
+        missed = load_payloads("aircall", "inbound_missed")
+        boris_rung = {**answered[2], "data": {**answered[2]["data"], "id": missed[0]["data"]["id"]}}
+        for envelope in [*missed, boris_rung]:
+            post(client, envelope)
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id) == ("missed", None)
+
+    def test_tagging_is_kept_and_changes_nothing(self, client, session):
+        tagged = load_payloads("aircall", "inbound_answered")[-1]
+        assert post(client, tagged).json() == {"status": "accepted"}
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert (kept.type, kept.status) == ("call.tagged", "applied")
+        assert calls_in_db(session) == []
+
+
+class TestOutboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_outbound_call_is_owned_by_the_agent_who_dials(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="aircall", extensions=("501",))
+        for envelope in scrambled(load_payloads("aircall", "outbound_answered"), seed):
+            post(client, envelope)
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("outbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+        assert call.talk_seconds == 42
+
+    def test_outbound_call_nobody_answered_failed(self, client, session):
+        anna = create_manager(session, name="Anna", provider="aircall", extensions=("501",))
+        created, _, _, ended = load_payloads("aircall", "outbound_answered")
+        unanswered = {**ended, "data": {**ended["data"], "answered_at": None}}
+        for envelope in (unanswered, created):
+            post(client, envelope)
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id) == ("failed", anna.id)
+
+
+class TestRefused:
+    @pytest.mark.parametrize("token", [pytest.param("0" * 32, id="wrong-token"), pytest.param(None, id="no-token")])
+    def test_delivery_without_this_webhooks_token_is_401_and_stores_nothing(self, client, session, token):
+        response = post(client, load_payloads("aircall", "inbound_missed")[0], token=token)
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
+        assert session.exec(select(ProviderEvent)).all() == []
+        assert calls_in_db(session) == []
+
+    def test_body_that_is_not_json_is_401(self, client, session):
+        response = client.post("/webhooks/aircall", content=f"token={TOKEN}")
+        assert response.status_code == 401
+
+    def test_call_event_without_a_call_id_is_422_and_kept_as_rejected(self, client, session):
+        created = load_payloads("aircall", "inbound_missed")[0]
+        del created["data"]["id"]
+        response = post(client, created)
+        assert (response.status_code, response.json()["field"]) == (422, "data.id")
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.status == "rejected"

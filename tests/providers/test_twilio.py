@@ -1,0 +1,234 @@
+"""Twilio status callbacks through the real app, signed by Twilio's own validator code."""
+
+import hashlib
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+from sqlmodel import select
+from twilio.request_validator import RequestValidator
+
+from callsvc.calls.models import ProviderEvent
+from callsvc.providers.base import Delivery, SignatureInvalid
+from callsvc.providers.twilio import TwilioAdapter
+from callsvc.settings import Settings
+from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+
+TOKEN = "f2a3b4c5d6e7f8091a2b3c4d5e6f7081"
+PUBLIC_URL = "https://calls.example.com"
+WEBHOOK_URL = f"{PUBLIC_URL}/webhooks/twilio"
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    return {"twilio_auth_token": TOKEN, "public_url": PUBLIC_URL}
+
+
+def post(client, fields: dict[str, str], *, token: str = TOKEN, url: str = WEBHOOK_URL, headers: dict | None = None):
+    """POST a status callback signed the way Twilio signs it."""
+    signature = RequestValidator(token).compute_signature(url, fields)
+    return client.post(
+        "/webhooks/twilio",
+        content=urlencode(fields),
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": signature,
+            **(headers or {}),
+        },
+    )
+
+
+def send_signed(client, fields: dict[str, str], signature: str | None):
+    """POST a callback with whatever signature header is given (None: no header)."""
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if signature is not None:
+        headers["x-twilio-signature"] = signature
+    return client.post("/webhooks/twilio", content=urlencode(fields), headers=headers)
+
+
+def replay(client, name: str, seed: int) -> None:
+    for fields in scrambled(load_payloads("twilio", name), seed):
+        assert post(client, fields).status_code == 200
+
+
+class TestInboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_ring_all_answered_by_one_agent_is_completed_and_owned_by_that_agent(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="twilio", extensions=("client:anna",))
+        create_manager(session, name="Boris", provider="twilio", extensions=("+14155550123",))
+        replay(client, "inbound_answered", seed)
+
+        [call] = calls_in_db(session)
+        assert call.provider_call_id == "CA7d1e2f3a4b5c6d7e8f9a0b1c2d3e4f50"
+        assert (call.direction, call.status, call.manager_id) == ("inbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+14155550100", "+14155550199")
+        assert call.started_at == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+        assert call.answered_at == datetime(2026, 11, 22, 10, 0, 9, tzinfo=UTC)
+        # The call ends when the caller's leg does, a second after the agent's leg: legs' sequences don't mix.
+        assert call.ended_at == datetime(2026, 11, 22, 10, 1, 45, tzinfo=UTC)
+        assert (call.talk_seconds, call.wait_seconds) == (95, 9)
+        assert call.recording_url.endswith("/Recordings/RE0123456789abcdef0123456789abcdef")
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_call_no_agent_answered_is_missed_and_owned_by_the_one_agent_it_rang(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="twilio", extensions=("client:anna",))
+        replay(client, "inbound_missed", seed)
+
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id, call.talk_seconds) == ("missed", anna.id, None)
+        assert (call.client_number, call.line_number) == ("+14155550100", "+14155550199")
+        assert call.wait_seconds == 40
+
+    def test_losing_leg_of_a_ring_all_does_not_end_the_call(self, client, session):
+        deliveries = load_payloads("twilio", "inbound_answered")
+        boris_cancelled = deliveries[5]
+        assert post(client, boris_cancelled).status_code == 200
+        assert post(client, deliveries[4]).status_code == 200  # Anna answers
+        [call] = calls_in_db(session)
+        assert (call.status, call.ended_at) == ("in_progress", None)
+
+    def test_agent_leg_answered_by_a_machine_is_not_an_answer(self, client, session):
+        create_manager(session, name="Anna", provider="twilio", extensions=("client:anna",))
+        *legs, parent_completed = load_payloads("twilio", "inbound_missed")
+        voicemail = {**legs[0], "CallStatus": "in-progress", "AnsweredBy": "machine_end_beep", "SequenceNumber": "2"}
+        for fields in (voicemail, parent_completed):
+            post(client, fields)
+        [call] = calls_in_db(session)
+        assert call.status == "missed"
+
+    def test_twilio_picking_up_the_call_alone_is_not_an_answer(self, client, session):
+        parent_completed = load_payloads("twilio", "inbound_answered")[-1]
+        post(client, parent_completed)
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id, call.talk_seconds) == ("missed", None, None)
+
+
+class TestOutboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_api_call_is_completed_and_owned_by_who_dials(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="twilio", extensions=("+14155550150",))
+        replay(client, "outbound_answered", seed)
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("outbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+14155550150")
+        assert (call.talk_seconds, call.wait_seconds) == (42, 8)
+
+    def test_api_call_nobody_picked_up_failed(self, client, session):
+        anna = create_manager(session, name="Anna", provider="twilio", extensions=("+14155550150",))
+        initiated, ringing, _, completed = load_payloads("twilio", "outbound_answered")
+        no_answer = {**completed, "CallStatus": "no-answer", "CallDuration": "0"}
+        for fields in (no_answer, ringing, initiated):
+            post(client, fields)
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id, call.talk_seconds) == ("failed", anna.id, None)
+
+
+class TestRecording:
+    def test_recording_status_callback_sets_the_recording_url(self, client, session):
+        parent_completed = load_payloads("twilio", "inbound_answered")[-1]
+        post(client, {name: value for name, value in parent_completed.items() if name != "RecordingUrl"})
+        assert calls_in_db(session)[0].recording_url is None
+        [recording] = load_payloads("twilio", "recording_completed")
+        assert post(client, recording).json() == {"status": "accepted"}
+        [call] = calls_in_db(session)
+        assert call.recording_url == recording["RecordingUrl"]
+
+
+class TestExactlyOnce:
+    def test_a_retry_with_the_same_idempotency_token_is_a_duplicate(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        token = {"i-twilio-idempotency-token": "a1b2c3d4-retry"}
+        assert post(client, fields, headers=token).json() == {"status": "accepted"}
+        assert post(client, fields, headers=token).json() == {"status": "duplicate"}
+
+    def test_the_same_signed_callback_without_a_token_is_a_duplicate(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        assert post(client, fields).json() == {"status": "accepted"}
+        assert post(client, dict(reversed(fields.items()))).json() == {"status": "duplicate"}
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
+
+
+class TestSignature:
+    def test_signature_over_the_url_with_the_default_port_is_accepted(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        response = post(client, fields, url="https://calls.example.com:443/webhooks/twilio")
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "send",
+        [
+            pytest.param(lambda c, f: post(c, f, token="0" * 32), id="wrong-token"),
+            pytest.param(lambda c, f: send_signed(c, f, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), id="forged"),
+            pytest.param(lambda c, f: send_signed(c, f, None), id="unsigned"),
+            pytest.param(lambda c, f: post(c, f, url="http://testserver/webhooks/twilio"), id="internal-url"),
+        ],
+    )
+    def test_inauthentic_callback_is_401_and_stores_nothing(self, client, session, send):
+        response = send(client, load_payloads("twilio", "inbound_missed")[-1])
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
+        assert session.exec(select(ProviderEvent)).all() == []
+        assert calls_in_db(session) == []
+
+    def test_tampered_parameter_is_401(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        signature = RequestValidator(TOKEN).compute_signature(WEBHOOK_URL, fields)
+        response = send_signed(client, {**fields, "CallStatus": "busy"}, signature)
+        assert response.status_code == 401
+        assert calls_in_db(session) == []
+
+    def test_unconfigured_twilio_answers_404(self, client, session, settings):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        client.app.state.settings = settings.model_copy(update={"twilio_auth_token": None})
+        response = post(client, fields)
+        assert (response.status_code, response.json()["code"]) == (404, "provider_not_configured")
+
+
+def _delivery(url: str, body: bytes, signature: str, **headers: str) -> Delivery:
+    return Delivery(
+        method="POST",
+        url=url,
+        headers={"x-twilio-signature": signature, **headers},
+        body=body,
+        received_at=NOW,
+    )
+
+
+class TestDocumentedVectors:
+    """The test vector of PROVIDERS.md (token 12345), checked against TwilioAdapter.verify."""
+
+    URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    PARAMS = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
+    SETTINGS = Settings(twilio_auth_token="12345")
+
+    @pytest.mark.parametrize("signature", ["RSOYDt4T1cUTdK1PDd93/VVr8B8=", "kvajT1Ptam85bY51eRf/AJRuM3w="])
+    def test_form_callback_vector_verifies_with_and_without_the_port(self, signature):
+        TwilioAdapter().verify(_delivery(self.URL, urlencode(self.PARAMS).encode(), signature), self.SETTINGS)
+
+    def test_json_body_vector_verifies_through_body_sha256(self):
+        body = b'{"property": "value", "boolean": true}'
+        url = f"{self.URL}&bodySHA256={hashlib.sha256(body).hexdigest()}"
+        TwilioAdapter().verify(_delivery(url, body, "a9nBmqA0ju/hNViExpshrM61xv4="), self.SETTINGS)
+
+    def test_json_body_that_does_not_match_body_sha256_is_refused(self):
+        body = b'{"property": "value", "boolean": true}'
+        url = f"{self.URL}&bodySHA256={hashlib.sha256(body).hexdigest()}"
+        with pytest.raises(SignatureInvalid):
+            TwilioAdapter().verify(_delivery(url, body + b" ", "a9nBmqA0ju/hNViExpshrM61xv4="), self.SETTINGS)
+
+    def test_shared_key_signature_with_hmac_sha256_verifies(self):
+        validator = RequestValidator("shared-key-secret")
+        signature = validator.compute_signature(self.URL, self.PARAMS, "HMAC_SHA256")
+        delivery = _delivery(
+            self.URL,
+            urlencode(self.PARAMS).encode(),
+            signature,
+            **{"x-twilio-webhooks-signature-settings": "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256"},
+        )
+        TwilioAdapter().verify(delivery, Settings(twilio_auth_token="shared-key-secret"))

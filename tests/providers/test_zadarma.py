@@ -1,0 +1,180 @@
+"""Zadarma notifications through the real app, signed by the rule of Zadarma's SDK."""
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+from pydantic import ValidationError
+from sqlmodel import select
+
+from callsvc.calls.models import ProviderEvent
+from callsvc.providers.base import Delivery
+from callsvc.providers.zadarma import ZadarmaAdapter
+from callsvc.settings import Settings
+from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+
+SECRET = "9c1b7e5a3d2f4a6b8c0d"
+# PHP's getSignatureString in zadarma/user-api-v1: the fields each event signs, in order.
+SIGNED = {
+    "NOTIFY_START": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_INTERNAL": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_END": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_IVR": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_ANSWER": ("caller_id", "destination", "call_start"),
+    "NOTIFY_OUT_START": ("internal", "destination", "call_start"),
+    "NOTIFY_OUT_END": ("internal", "destination", "call_start"),
+    "NOTIFY_RECORD": ("pbx_call_id", "call_id_with_rec"),
+}
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    return {"zadarma_api_secret": SECRET, "timezone": "Europe/Moscow"}
+
+
+def sign(fields: dict[str, str], secret: str = SECRET) -> str:
+    """base64_encode(hash_hmac('sha1', $string, $secret)), as PHP computes it."""
+    string = "".join(fields.get(name, "") for name in SIGNED[fields["event"]])
+    return base64.b64encode(hmac.new(secret.encode(), string.encode(), hashlib.sha1).hexdigest().encode()).decode()
+
+
+def post(client, fields: dict[str, str], *, signature: str | None = "", **kwargs):
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if signature is not None:
+        headers["signature"] = signature or sign(fields)
+    return client.post("/webhooks/zadarma", content=urlencode(fields), headers=headers, **kwargs)
+
+
+class TestInboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_answered_call_is_completed_with_zadarmas_talk_time(self, client, session, seed):
+        create_manager(session, name="Anna", provider="zadarma", extensions=("100",))
+        boris = create_manager(session, name="Boris", provider="zadarma", extensions=("101",))
+        for fields in scrambled(load_payloads("zadarma", "inbound_answered"), seed):
+            assert post(client, fields).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("inbound", "completed", boris.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+        assert call.talk_seconds == 95
+        assert call.recording_ref == "1795345200.1115107"
+
+    def test_call_start_is_read_in_the_accounts_time_zone(self, client, session):
+        post(client, load_payloads("zadarma", "inbound_answered")[0])
+        [call] = calls_in_db(session)
+        assert call.started_at == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+    @pytest.mark.parametrize("settings_overrides", [{"zadarma_api_secret": SECRET, "zadarma_timezone": "Asia/Dubai"}])
+    def test_zadarma_time_zone_overrides_the_service_time_zone(self, client, session):
+        post(client, load_payloads("zadarma", "inbound_answered")[0])
+        [call] = calls_in_db(session)
+        assert call.started_at == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+    def test_answered_at_is_when_the_answer_notification_arrived(self, client, session, clock):
+        start, _, _, _, answer, *_ = load_payloads("zadarma", "inbound_answered")
+        post(client, start)
+        clock.advance(seconds=7)
+        post(client, answer)
+        [call] = calls_in_db(session)
+        assert (call.status, call.answered_at) == ("in_progress", clock.now())
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_missed_call_is_owned_by_the_one_extension_it_rang(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="zadarma", extensions=("100",))
+        for fields in scrambled(load_payloads("zadarma", "inbound_missed"), seed):
+            post(client, fields)
+
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id, call.talk_seconds) == ("missed", anna.id, None)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+
+    def test_ivr_notification_is_kept_and_changes_nothing(self, client, session):
+        ivr = load_payloads("zadarma", "inbound_answered")[1]
+        assert post(client, ivr).json() == {"status": "accepted"}
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert (kept.type, kept.status) == ("NOTIFY_IVR", "applied")
+        assert calls_in_db(session) == []
+
+
+class TestOutboundCall:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_outbound_call_is_owned_by_the_extension_that_dials(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="zadarma", extensions=("100",))
+        for fields in scrambled(load_payloads("zadarma", "outbound_answered"), seed):
+            post(client, fields)
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("outbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+        assert call.talk_seconds == 42
+
+    def test_outbound_call_nobody_answered_failed(self, client, session):
+        start, end = load_payloads("zadarma", "outbound_answered")
+        post(client, {**end, "disposition": "busy", "duration": "0"})
+        post(client, start)
+        [call] = calls_in_db(session)
+        assert (call.status, call.talk_seconds) == ("failed", None)
+
+
+class TestRefused:
+    @pytest.mark.parametrize(
+        "send",
+        [
+            pytest.param(lambda c, f: post(c, f, signature=sign(f, "another-secret")), id="wrong-secret"),
+            pytest.param(lambda c, f: post(c, f, signature=sign({**f, "caller_id": "74950000000"})), id="forged"),
+            pytest.param(lambda c, f: post(c, f, signature=None), id="unsigned"),
+            pytest.param(lambda c, f: post(c, {**f, "event": "NOTIFY_UNKNOWN"}, signature=sign(f)), id="unknown-event"),
+        ],
+    )
+    def test_inauthentic_notification_is_401_and_stores_nothing(self, client, session, send):
+        fields = load_payloads("zadarma", "inbound_missed")[0]
+        response = send(client, fields)
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
+        assert session.exec(select(ProviderEvent)).all() == []
+        assert calls_in_db(session) == []
+
+    @pytest.mark.parametrize(
+        "settings_overrides", [{"zadarma_api_secret": SECRET, "zadarma_allowed_ips": "185.45.152.40/30"}]
+    )
+    def test_notification_from_outside_the_allowed_addresses_is_401(self, client, session):
+        response = post(client, load_payloads("zadarma", "inbound_missed")[0])
+        assert response.status_code == 401
+        assert calls_in_db(session) == []
+
+    def test_notification_from_an_allowed_address_is_accepted(self):
+        fields = load_payloads("zadarma", "inbound_missed")[0]
+        delivery = Delivery(
+            method="POST",
+            url="https://calls.example.com/webhooks/zadarma",
+            headers={"signature": sign(fields)},
+            body=urlencode(fields).encode(),
+            received_at=NOW,
+            client_host="185.45.152.42",
+        )
+        settings = Settings(zadarma_api_secret=SECRET, zadarma_allowed_ips="185.45.152.40/30")
+        ZadarmaAdapter().verify(delivery, settings)
+
+    def test_allow_list_that_is_not_addresses_is_refused_at_startup(self):
+        with pytest.raises(ValidationError, match="zadarma_allowed_ips"):
+            Settings(zadarma_allowed_ips="185.45.152.42, zadarma.com")
+
+    def test_signed_notification_with_an_unreadable_call_start_is_422_and_kept_as_rejected(self, client, session):
+        fields = {**load_payloads("zadarma", "inbound_missed")[0], "call_start": "22.11.2026 13:00"}
+        response = post(client, fields)
+        assert (response.status_code, response.json()["field"]) == (422, "call_start")
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.status == "rejected"
+
+
+class TestEcho:
+    def test_echo_answers_the_value_as_plain_text(self, client):
+        response = client.get("/webhooks/zadarma", params={"zd_echo": "f4d5e6a7"})
+        assert (response.status_code, response.text) == (200, "f4d5e6a7")
+        assert response.headers["content-type"].startswith("text/plain")
+
+    @pytest.mark.parametrize("settings_overrides", [{}])
+    def test_echo_of_an_unconfigured_zadarma_is_404(self, client):
+        assert client.get("/webhooks/zadarma", params={"zd_echo": "x"}).status_code == 404
