@@ -50,9 +50,10 @@ AdminKey = Annotated[ApiKey, Depends(require(Role.admin))]
 
 def managers_visible_to(key: ApiKey, manager_column: ColumnElement) -> ColumnElement[bool]:
     """A condition on a manager id column: what this key may see (rows owned by nobody included for supervisors)."""
-    if key.role is Role.rep:
+    # A key read from the database holds its role as a plain str: compare by value, not identity.
+    if key.role == Role.rep:
         return manager_column == key.manager_id
-    if key.role is Role.supervisor:
+    if key.role == Role.supervisor:
         team_members = select(Manager.id).where(Manager.team == key.team)
         return or_(manager_column.is_(None), manager_column.in_(team_members.scalar_subquery()))
     return true()
@@ -60,8 +61,8 @@ def managers_visible_to(key: ApiKey, manager_column: ColumnElement) -> ColumnEle
 
 def may_see_manager(key: ApiKey, manager: Manager) -> bool:
     """Tell whether a manager's own record is within this key's scope."""
-    if key.role is Role.rep:
+    if key.role == Role.rep:
         return manager.id == key.manager_id
-    if key.role is Role.supervisor:
+    if key.role == Role.supervisor:
         return manager.team == key.team
     return True
