@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     min_talk_seconds: int = 0
     tag_outbound: bool = False
     tag_deadline_minutes: int = 10
+    escalate_after_minutes: int = 60
+    gate_max_overdue: int = 3
+    retag_window_minutes: int = 60
+    tick_seconds: float = 5
+    scheduler_enabled: bool = True
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2
     generic_secret: str | None = None
