@@ -8,7 +8,8 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from callsvc.db import UTCDateTime
 
-# Enough to catch a name typed into the e-mail box; the mail server is the real judge.
+# Enough to catch a name typed into the e-mail box; the mail server is the real judge. It is
+# passed as `pattern`: SQLModel hands `regex` to pydantic 2, which ignores it.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -57,7 +58,7 @@ class IdentityIn(SQLModel):
 
 class ManagerCreate(SQLModel):
     name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, regex=EMAIL_PATTERN)
+    email: str | None = Field(default=None, max_length=320, schema_extra={"pattern": EMAIL_PATTERN})
     team: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool = True
     identities: list[IdentityIn] = []
@@ -65,7 +66,7 @@ class ManagerCreate(SQLModel):
 
 class ManagerUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, regex=EMAIL_PATTERN)
+    email: str | None = Field(default=None, max_length=320, schema_extra={"pattern": EMAIL_PATTERN})
     team: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
     identities: list[IdentityIn] | None = None
