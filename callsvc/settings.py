@@ -7,7 +7,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     escalate_after_minutes: int = 60
     gate_max_overdue: int = 3
     retag_window_minutes: int = 60
-    tick_seconds: float = 5
+    tick_seconds: float = Field(5, gt=0)
     scheduler_enabled: bool = True
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2

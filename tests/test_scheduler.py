@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from callsvc.app import create_app
+from callsvc.managers.models import Manager
 from callsvc.outcomes import jobs as outcomes_jobs
 from callsvc.scheduler import build_scheduler, run_in_session
 
@@ -27,12 +28,15 @@ def test_a_run_commits_its_work_and_sees_the_clock(settings, session_factory, cl
     assert seen == [(1, clock.now())]
 
 
-def test_a_failing_run_rolls_back(settings, session_factory, clock):
+def test_a_failing_run_keeps_none_of_its_writes(settings, session, session_factory, clock):
     def job(session, *, settings, now):
+        session.add(Manager(name="ghost", created_at=now, updated_at=now))
+        session.flush()
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         run_in_session(job, session_factory, settings, clock)
+    assert session.exec(select(Manager)).all() == []
 
 
 @pytest.mark.parametrize("enabled", [True, False])

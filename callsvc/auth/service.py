@@ -82,7 +82,7 @@ def revoke_key(session: Session, *, key_id: int, now: datetime) -> ApiKey:
 def describe_key(session: Session, key: ApiKey) -> str:
     """Name a key for audit trails: the key and, for a rep, the manager it acts for."""
     name = f"{key.name} (key {key.id})"
-    if key.role == Role.rep and key.manager_id is not None:
+    if key.role == Role.rep:
         manager = session.get(Manager, key.manager_id)
-        name += f" for {manager.name if manager else '?'} (manager {key.manager_id})"
+        name += f" for {manager.name} (manager {manager.id})"
     return name

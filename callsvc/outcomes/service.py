@@ -64,7 +64,7 @@ def _talk_so_far(call: Call, now: datetime) -> int:
     return max(0, int((now - call.answered_at).total_seconds())) if call.answered_at else 0
 
 
-def _validated_outcome(session: Session, *, call: Call, request: TagRequest, note: str | None, now: datetime) -> None:
+def _validate_tag(session: Session, *, call: Call, request: TagRequest, note: str | None, now: datetime) -> None:
     if call.status not in ANSWERED:
         raise Invalid(f"call {call.id} was not answered; only answered calls take an outcome", code="call_not_answered")
     outcome = session.get(Outcome, request.outcome)
@@ -127,7 +127,7 @@ def tag_call(
     if (call.outcome, call.outcome_note, call.follow_up_at) == (request.outcome, note, request.follow_up_at):
         # Already so: a retried request succeeds even though its If-Match names the version before it.
         return call
-    _validated_outcome(session, call=call, request=request, note=note, now=now)
+    _validate_tag(session, call=call, request=request, note=note, now=now)
     _check_if_match(call, if_match)
     reason = (request.reason or "").strip() or None
     _check_retag(call, key=key, reason=reason, settings=settings, now=now)
@@ -148,7 +148,7 @@ def tag_call(
     call.outcome, call.outcome_note, call.follow_up_at = request.outcome, note, request.follow_up_at
     # tagged_at keeps the first tag: the retag window and the tagging delay both count from it.
     call.tagged_at = call.tagged_at or now
-    call.tagged_by = actor[:200]
+    call.tagged_by = actor[:200]  # the column's width; the history keeps the whole name
     call.version += 1
     call.updated_at = now
     session.add(call)
