@@ -26,12 +26,14 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker[Session], 
     """Build this process's scheduler with every job registered at CALLSVC_TICK_SECONDS."""
     scheduler = BackgroundScheduler(timezone=UTC)
     for job in (outcomes_jobs.mark_overdue_and_escalate,):
+        job_id = f"{job.__module__}.{job.__name__}"
         scheduler.add_job(
             run_in_session,
             "interval",
             seconds=settings.tick_seconds,
             args=(job, session_factory, settings, clock),
-            id=f"{job.__module__}.{job.__name__}",
+            id=job_id,
+            name=job_id,
             # A late tick is one run, not a burst, and never overlaps the one still running.
             coalesce=True,
             max_instances=1,

@@ -14,6 +14,7 @@ def test_each_job_runs_every_tick_coalesced_and_alone(settings, session_factory,
     scheduler = build_scheduler(settings.model_copy(update={"tick_seconds": 7}), session_factory, clock)
     [job] = scheduler.get_jobs()
     assert job.args[0] is outcomes_jobs.mark_overdue_and_escalate
+    assert job.name == "callsvc.outcomes.jobs.mark_overdue_and_escalate"
     assert job.trigger.interval.total_seconds() == 7
     assert (job.coalesce, job.max_instances) == (True, 1)
 
