@@ -16,6 +16,8 @@ from callsvc.errors import install_error_handlers
 from callsvc.logs import log_request
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
+from callsvc.outcomes.router import router as outcomes_router
+from callsvc.scheduler import build_scheduler
 from callsvc.settings import Settings
 
 
@@ -32,9 +34,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         if not hasattr(app.state, "session_factory"):
             engine = build_engine(settings)
             app.state.session_factory = build_session_factory(engine)
+        scheduler = None
+        if settings.scheduler_enabled:
+            scheduler = build_scheduler(settings, app.state.session_factory, app.state.clock)
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown()
             if engine is not None:
                 engine.dispose()
 
@@ -49,6 +58,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock or Clock()
     install_error_handlers(app)
     app.middleware("http")(log_request)
-    for router in (webhooks_router, calls_router, events_router, managers_router, keys_router, ops_router):
+    for router in (
+        webhooks_router,
+        calls_router,
+        events_router,
+        outcomes_router,
+        managers_router,
+        keys_router,
+        ops_router,
+    ):
         app.include_router(router)
     return app

@@ -3,5 +3,15 @@
 from callsvc.auth.models import ApiKey
 from callsvc.calls.models import Call, CallEventRecord, ProviderEvent
 from callsvc.managers.models import Manager, ManagerIdentity
+from callsvc.outcomes.models import Outcome, OutcomeChange
 
-__all__ = ["ApiKey", "Call", "CallEventRecord", "Manager", "ManagerIdentity", "ProviderEvent"]
+__all__ = [
+    "ApiKey",
+    "Call",
+    "CallEventRecord",
+    "Manager",
+    "ManagerIdentity",
+    "Outcome",
+    "OutcomeChange",
+    "ProviderEvent",
+]

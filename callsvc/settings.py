@@ -8,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     min_talk_seconds: int = 0
     tag_outbound: bool = False
     tag_deadline_minutes: int = 10
+    escalate_after_minutes: int = 60
+    gate_max_overdue: int = 3
+    retag_window_minutes: int = 60
+    tick_seconds: float = Field(5, gt=0)
+    scheduler_enabled: bool = True
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2
     generic_secret: str | None = None

@@ -99,6 +99,7 @@ def settings(database_url: str, settings_overrides: dict) -> Settings:
         "database_url": database_url,
         "generic_secret": GENERIC_SECRET,
         "feed_settle_seconds": 0,
+        "scheduler_enabled": False,
         "default_region": "RU",
         **settings_overrides,
     }

@@ -4,7 +4,7 @@ import base64
 import json
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PAYLOADS = Path(__file__).parent / "payloads"
 # Shuffles of a call's deliveries that each test of arrival order runs.
 SEEDS = (0, 1, 2)
+CALLS_START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 def create_manager(
@@ -78,21 +79,30 @@ def post_generic(client: TestClient, event: dict[str, Any], *, msg_id: str | Non
     return client.post("/webhooks/generic", content=body, headers=signed_headers(body, msg_id=msg_id))
 
 
-def answered_call(call_id: str, *, client_number: str = "+79161234567", extension: str = "101", talk: int = 60):
-    """The generic events of an inbound call answered at 10:00:05 and ended `talk` seconds later."""
-    end_second = 5 + talk
-    ended_at = f"2026-11-22T10:{end_second // 60:02d}:{end_second % 60:02d}Z"
+def _at(moment: datetime, seconds: int = 0) -> str:
+    return (moment + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def answered_call(
+    call_id: str,
+    *,
+    client_number: str = "+79161234567",
+    extension: str = "101",
+    talk: int = 60,
+    started_at: datetime = CALLS_START,
+):
+    """The generic events of an inbound call started at `started_at`, answered 5 s later, ended `talk` s after that."""
     return [
         generic_event(
             "call.started",
             call_id,
-            "2026-11-22T10:00:00Z",
+            _at(started_at),
             direction="inbound",
             **{"from": client_number, "to": "+74951112233"},
         ),
-        generic_event("call.offered", call_id, "2026-11-22T10:00:01Z", extension=extension),
-        generic_event("call.answered", call_id, "2026-11-22T10:00:05Z", extension=extension),
-        generic_event("call.ended", call_id, ended_at, disposition="answered"),
+        generic_event("call.offered", call_id, _at(started_at, 1), extension=extension),
+        generic_event("call.answered", call_id, _at(started_at, 5), extension=extension),
+        generic_event("call.ended", call_id, _at(started_at, 5 + talk), disposition="answered"),
     ]
 
 
@@ -129,3 +139,10 @@ def scrambled(deliveries: list[Any], seed: int) -> list[Any]:
     mixed = deliveries + again
     rng.shuffle(mixed)
     return mixed
+
+
+def record_call(client: TestClient, session: Session, events: list[dict[str, Any]]) -> int:
+    """Deliver a call's events as the PBX would and return the call's id."""
+    for event in events:
+        assert post_generic(client, event).status_code == 200
+    return session.exec(select(Call.id).where(Call.provider_call_id == events[0]["call_id"])).one()

@@ -50,6 +50,7 @@ AdminKey = Annotated[ApiKey, Depends(require(Role.admin))]
 
 def managers_visible_to(key: ApiKey, manager_column: ColumnElement) -> ColumnElement[bool]:
     """A condition on a manager id column: what this key may see (rows owned by nobody included for supervisors)."""
+    # A key read from the database holds its role as a plain str: compare by value, not identity.
     if key.role == Role.rep:
         return manager_column == key.manager_id
     if key.role == Role.supervisor:

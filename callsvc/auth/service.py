@@ -77,3 +77,12 @@ def revoke_key(session: Session, *, key_id: int, now: datetime) -> ApiKey:
         key.revoked_at = now
         session.add(key)
     return key
+
+
+def describe_key(session: Session, key: ApiKey) -> str:
+    """Name a key for audit trails: the key and, for a rep, the manager it acts for."""
+    name = f"{key.name} (key {key.id})"
+    if key.role == Role.rep:
+        manager = session.get(Manager, key.manager_id)
+        name += f" for {manager.name} (manager {manager.id})"
+    return name

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
@@ -162,8 +162,11 @@ def list_calls(
 
 
 @router.get("/{call_id}", response_model=CallDetail, responses=error_responses(Unauthorized, NotFound))
-def get_call(call: CallFromPath, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> CallDetail:
-    """One call with its outcome history and the raw deliveries it was built from."""
+def get_call(
+    call: CallFromPath, response: Response, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> CallDetail:
+    """One call with its outcome history and the raw deliveries it was built from; its ETag in the header."""
+    response.headers["ETag"] = service.etag(call)
     return service.to_detail(session, call, settings=settings, now=clock.now())
 
 

@@ -9,12 +9,13 @@ from sqlmodel import Session, col
 
 from callsvc.calls.events import CallEvent, Direction
 from callsvc.calls.models import Call, CallEventRecord, CallStatus, ProviderEvent
-from callsvc.calls.schemas import CallDetail, CallEventRead, CallRead
+from callsvc.calls.schemas import CallDetail, CallEventRead, CallRead, OutcomeChangeRead
 from callsvc.calls.state import derive_call_state
 from callsvc.db import insert_ignoring_conflict
 from callsvc.errors import Invalid, NotFound
 from callsvc.managers import service as managers_service
 from callsvc.managers.models import Manager
+from callsvc.outcomes.models import OutcomeChange
 from callsvc.settings import Settings
 
 OPEN_STATUSES = (CallStatus.ringing, CallStatus.in_progress)
@@ -111,15 +112,18 @@ def get_visible_call(session: Session, *, call_id: int, visible: ColumnElement[b
 
 
 def to_detail(session: Session, call: Call, *, settings: Settings, now: datetime) -> CallDetail:
-    """Show a call with its raw deliveries."""
+    """Show a call with its outcome history, oldest change first, and its raw deliveries."""
     deliveries = session.exec(
         select(ProviderEvent)
         .where(ProviderEvent.provider == call.provider, ProviderEvent.provider_call_id == call.provider_call_id)
         .order_by(ProviderEvent.received_at, ProviderEvent.id)
     ).scalars()
+    history = session.exec(
+        select(OutcomeChange).where(OutcomeChange.call_id == call.id).order_by(OutcomeChange.at, OutcomeChange.id)
+    ).scalars()
     return CallDetail(
         **to_read(call, settings=settings, now=now).model_dump(),
-        outcome_history=[],
+        outcome_history=[OutcomeChangeRead.model_validate(change) for change in history],
         events=[CallEventRead.model_validate(delivery) for delivery in deliveries],
     )
 

@@ -1,0 +1,71 @@
+"""What the API shows of outcomes, the queue and the gate, and what it takes to change them."""
+
+from datetime import datetime
+
+from pydantic import AwareDatetime
+from sqlmodel import Field, SQLModel
+
+from callsvc.calls.events import Direction
+from callsvc.calls.models import CallStatus
+from callsvc.calls.schemas import CallRead
+
+CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class OutcomeCreate(SQLModel):
+    # SQLModel passes `regex` to pydantic 2, which ignores it; `pattern` is what validates.
+    code: str = Field(min_length=1, max_length=50, schema_extra={"pattern": CODE_PATTERN})
+    label: str = Field(min_length=1, max_length=200)
+    is_negotiation: bool = False
+    requires_follow_up: bool = False
+    requires_note: bool = False
+    min_talk_seconds: int = Field(default=0, ge=0)
+    active: bool = True
+
+
+class OutcomeUpdate(SQLModel):
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    is_negotiation: bool | None = None
+    requires_follow_up: bool | None = None
+    requires_note: bool | None = None
+    min_talk_seconds: int | None = Field(default=None, ge=0)
+    active: bool | None = None
+
+
+class OutcomeRead(SQLModel):
+    code: str
+    label: str
+    is_negotiation: bool
+    requires_follow_up: bool
+    requires_note: bool
+    min_talk_seconds: int
+    active: bool
+
+
+class TagRequest(SQLModel):
+    outcome: str = Field(min_length=1, max_length=50)
+    note: str | None = Field(default=None, max_length=10_000)
+    follow_up_at: AwareDatetime | None = None
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class RecentCall(SQLModel):
+    """One of the client's latest calls, shown beside a queued call as context."""
+
+    id: int
+    started_at: datetime
+    direction: Direction
+    status: CallStatus
+    manager_id: int | None
+    manager_name: str | None
+    outcome: str | None
+
+
+class QueueItem(CallRead):
+    recent_calls: list[RecentCall]
+
+
+class Gate(SQLModel):
+    blocked: bool
+    overdue: int
+    pending: int

@@ -1,0 +1,106 @@
+"""Several processes at once (PostgreSQL): each transition is recorded once, If-Match is checked atomically."""
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import select
+
+from callsvc.app import create_app
+from callsvc.auth.models import ApiKey, Role
+from callsvc.calls.models import Call
+from callsvc.db import build_session_factory
+from callsvc.errors import PreconditionFailed
+from callsvc.outcomes import service
+from callsvc.outcomes.jobs import Transitions, mark_overdue_and_escalate
+from callsvc.outcomes.schemas import TagRequest
+from tests.factories import CALLS_START, answered_call, create_key, create_manager, record_call
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("CALLSVC_TEST_DATABASE_URL"),
+    reason="needs row locks across connections: PostgreSQL (SQLite lets one writer in at a time)",
+)
+
+PAST_DEADLINE = CALLS_START + timedelta(minutes=30)
+
+
+@dataclass
+class Committed:
+    factory: sessionmaker
+    call_id: int
+    key_id: int
+
+
+@pytest.fixture
+def committed(engine, settings, clock) -> Iterator[Committed]:
+    """A call and a rep key committed for real, as separate processes would see them; removed afterwards."""
+    factory = build_session_factory(engine)
+    try:
+        with factory() as session:
+            anna = create_manager(session, extensions=("101",))
+            create_key(session, role=Role.rep, manager_id=anna.id)
+            key_id = session.exec(select(ApiKey.id)).one()
+            app = create_app(settings, clock=clock)
+            app.state.session_factory = factory
+            with TestClient(app) as client:
+                call_id = record_call(client, session, answered_call("x1", extension="101"))
+        yield Committed(factory=factory, call_id=call_id, key_id=key_id)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "TRUNCATE outcome_change, call_event, call, provider_event, api_key, manager_identity, manager"
+                    " RESTART IDENTITY"
+                )
+            )
+
+
+def run_job(committed: Committed, settings) -> Transitions:
+    with committed.factory() as session:
+        transitions = mark_overdue_and_escalate(session, settings=settings, now=PAST_DEADLINE)
+        session.commit()
+        return transitions
+
+
+def test_concurrent_job_runs_record_each_transition_once(committed, settings):
+    with ThreadPoolExecutor(1) as pool, committed.factory() as first:
+        claimed = mark_overdue_and_escalate(first, settings=settings, now=PAST_DEADLINE)
+        # The second run skips the rows the first holds instead of waiting for them.
+        assert pool.submit(run_job, committed, settings).result(timeout=5) == Transitions([], [])
+        first.commit()
+    assert claimed == Transitions(overdue=[committed.call_id], escalated=[])
+    assert run_job(committed, settings) == Transitions([], [])
+
+
+def tag(session, committed: Committed, outcome: str, settings, clock) -> None:
+    call = session.get(Call, committed.call_id)
+    key = session.get(ApiKey, committed.key_id)
+    request = TagRequest(outcome=outcome)
+    service.tag_call(session, call=call, request=request, key=key, if_match='"1"', settings=settings, now=clock.now())
+
+
+def tag_and_commit(committed: Committed, outcome: str, settings, clock) -> None:
+    with committed.factory() as session:
+        tag(session, committed, outcome, settings, clock)
+        session.commit()
+
+
+def test_two_tags_made_from_the_same_etag_cannot_both_win(committed, settings, clock):
+    with ThreadPoolExecutor(1) as pool, committed.factory() as first:
+        tag(first, committed, "no_need", settings, clock)
+        second = pool.submit(tag_and_commit, committed, "meeting", settings, clock)
+        time.sleep(0.5)
+        assert not second.done(), "the second tag must wait for the first one's row lock"
+        first.commit()
+        with pytest.raises(PreconditionFailed):
+            second.result(timeout=10)
+    with committed.factory() as session:
+        call = session.get(Call, committed.call_id)
+        assert (call.outcome, call.version) == ("no_need", 2)
