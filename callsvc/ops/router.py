@@ -6,6 +6,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from callsvc.clock import ClockDep
+from callsvc.db import SessionDep
+from callsvc.ops import metrics
+from callsvc.outcomes import service as outcomes_service
 from callsvc.schema import is_at_head
 
 router = APIRouter(tags=["ops"])
@@ -32,6 +36,9 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
-    """Prometheus metrics in the text format."""
+def get_metrics(session: SessionDep, clock: ClockDep) -> PlainTextResponse:
+    """Prometheus metrics in the text format; queue sizes are counted at scrape time."""
+    pending, overdue = outcomes_service.count_pending(session, now=clock.now())
+    metrics.queue_pending.set(pending)
+    metrics.queue_overdue.set(overdue)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

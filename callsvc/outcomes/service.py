@@ -206,11 +206,16 @@ def recent_calls(session: Session, calls: list[Call]) -> dict[int, list[RecentCa
     }
 
 
+def count_pending(session: Session, *, now: datetime, manager_id: int | None = None) -> tuple[int, int]:
+    """Count pending and overdue calls, of one manager or of the whole company, in one indexed query."""
+    query = select(func.count(), func.count(case((col(Call.tag_due_at) <= now, 1)))).where(PENDING)
+    if manager_id is not None:
+        query = query.where(col(Call.manager_id) == manager_id)
+    pending, overdue = session.execute(query).one()
+    return pending, overdue
+
+
 def gate(session: Session, *, manager_id: int, settings: Settings, now: datetime) -> Gate:
-    """Count a manager's pending and overdue calls in one indexed query; blocked past the allowed overdue."""
-    pending, overdue = session.execute(
-        select(func.count(), func.count(case((col(Call.tag_due_at) <= now, 1)))).where(
-            col(Call.manager_id) == manager_id, PENDING
-        )
-    ).one()
+    """A manager's pending and overdue calls; blocked past the allowed overdue."""
+    pending, overdue = count_pending(session, now=now, manager_id=manager_id)
     return Gate(blocked=overdue > settings.gate_max_overdue, overdue=overdue, pending=pending)

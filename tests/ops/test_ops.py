@@ -1,6 +1,6 @@
 """Health, readiness and metrics, as a load balancer and Prometheus see them."""
 
-from tests.factories import answered_call, post_generic
+from tests.factories import answered_call, create_manager, post_generic
 
 
 def test_healthz_answers_while_alive(client):
@@ -27,3 +27,13 @@ def test_errors_have_detail_and_code_even_for_unknown_routes(client):
     response = client.get("/v1/nothing-here")
     assert response.status_code == 404
     assert set(response.json()) == {"detail", "code"}
+
+
+def test_metrics_report_the_company_queue(client, session, clock):
+    create_manager(session, extensions=("101",))
+    for event in answered_call("metrics-q", extension="101"):
+        post_generic(client, event)
+    clock.advance(minutes=30)
+    text = client.get("/metrics").text
+    assert "callsvc_queue_pending 1.0" in text
+    assert "callsvc_queue_overdue 1.0" in text
