@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,13 +36,13 @@ class FrozenClock(Clock):
         return self.current
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database for this run: a fresh PostgreSQL database when CALLSVC_TEST_DATABASE_URL is set, else SQLite."""
+@contextmanager
+def fresh_database(sqlite_path: Path, prefix: str) -> Iterator[str]:
+    """An empty database: a new PostgreSQL database when CALLSVC_TEST_DATABASE_URL is set, else a SQLite file."""
     if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'callsvc.db'}"
+        yield f"sqlite:///{sqlite_path}"
         return
-    name = f"callsvc_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     server = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -51,6 +52,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with server.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The suite's database for this run."""
+    with fresh_database(tmp_path_factory.mktemp("db") / "callsvc.db", "callsvc_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,12 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session, select
 
 from callsvc.app import create_app
@@ -19,24 +17,15 @@ from callsvc.calls.models import Call
 from callsvc.db import build_engine
 from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import fresh_database
 from tests.factories import GENERIC_SECRET, answered_call, signed_headers
 
 
 @pytest.fixture
 def own_database_url(tmp_path) -> Iterator[str]:
     """A database of its own: this test commits for real, so it must not share the suite's."""
-    if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path / 'concurrency.db'}"
-        return
-    name = f"callsvc_conc_{uuid.uuid4().hex[:10]}"
-    server = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    with server.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
+    with fresh_database(tmp_path / "concurrency.db", "callsvc_conc") as url:
+        yield url
 
 
 @pytest.fixture
