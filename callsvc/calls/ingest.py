@@ -3,7 +3,6 @@
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from sqlmodel import Session
 from callsvc.calls import service
 from callsvc.calls.events import ParsedDelivery
 from callsvc.calls.models import DeliveryStatus, ProviderEvent
+from callsvc.clock import Clock
 from callsvc.db import insert_ignoring_conflict
 from callsvc.errors import Conflict, NotFound
 from callsvc.ops import metrics
@@ -47,7 +47,7 @@ def _raw_row(provider: str, delivery: Delivery, **fields: object) -> dict[str, o
 
 
 def receive(
-    session: Session, *, adapter: ProviderAdapter, delivery: Delivery, settings: Settings, now: datetime
+    session: Session, *, adapter: ProviderAdapter, delivery: Delivery, settings: Settings, clock: Clock
 ) -> Receipt:
     """Take one webhook delivery; an authentic one is kept whatever happens when it is applied."""
     try:
@@ -85,13 +85,13 @@ def receive(
         metrics.webhooks.labels(adapter.name, "duplicate").inc()
         return Receipt("duplicate")
     raw = session.get_one(ProviderEvent, event_id)
-    applied = apply_delivery(session, raw=raw, parsed=parsed, settings=settings, now=now)
+    applied = apply_delivery(session, raw=raw, parsed=parsed, settings=settings, clock=clock)
     metrics.webhooks.labels(adapter.name, "accepted" if applied else "unprocessed").inc()
     return Receipt("accepted")
 
 
 def apply_delivery(
-    session: Session, *, raw: ProviderEvent, parsed: ParsedDelivery, settings: Settings, now: datetime
+    session: Session, *, raw: ProviderEvent, parsed: ParsedDelivery, settings: Settings, clock: Clock
 ) -> bool:
     """Apply a kept delivery's events in a savepoint; on failure keep it unprocessed with the error."""
     try:
@@ -104,7 +104,7 @@ def apply_delivery(
                     provider_event_id=raw.id,
                     tie_break=f"{raw.dedupe_key}:{index}",
                     settings=settings,
-                    now=now,
+                    clock=clock,
                 )
     except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
         # The message may quote the payload; it is kept on the row, and only its type is logged.
@@ -115,7 +115,7 @@ def apply_delivery(
         return False
     raw.status = DeliveryStatus.applied
     raw.error = None
-    raw.applied_at = now
+    raw.applied_at = clock.now()
     session.add(raw)
     return True
 
@@ -134,7 +134,7 @@ def list_events(
     return list(session.exec(query).scalars())
 
 
-def replay(session: Session, *, event_id: int, settings: Settings, now: datetime) -> ProviderEvent:
+def replay(session: Session, *, event_id: int, settings: Settings, clock: Clock) -> ProviderEvent:
     """Parse a kept unprocessed delivery again and apply it; it stays unprocessed, with the error, if it fails."""
     # Locked, so two admins replaying one delivery apply it once.
     raw = session.exec(select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()).scalars().first()
@@ -161,6 +161,6 @@ def replay(session: Session, *, event_id: int, settings: Settings, now: datetime
         raw.error = exc.detail
         session.add(raw)
         return raw
-    apply_delivery(session, raw=raw, parsed=parsed, settings=settings, now=now)
+    apply_delivery(session, raw=raw, parsed=parsed, settings=settings, clock=clock)
     log.info("replayed %s event %s: %s", raw.provider, raw.id, raw.status)
     return raw

@@ -6,19 +6,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import Session
 
 from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
 from callsvc.calls import ingest, service
 from callsvc.calls.events import Direction
 from callsvc.calls.models import Call, CallStatus, DeliveryStatus
 from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, ProviderEventRead, WebhookReceipt
-from callsvc.clock import ClockDep
+from callsvc.clock import Clock, ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
 from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
-from callsvc.settings import SettingsDep
+from callsvc.settings import Settings, SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
@@ -48,9 +49,9 @@ async def read_delivery(request: Request, settings: SettingsDep, clock: ClockDep
 DeliveryDep = Annotated[Delivery, Depends(read_delivery)]
 
 
-def _receive(provider: str, delivery: Delivery, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+def _receive(provider: str, delivery: Delivery, session: Session, settings: Settings, clock: Clock) -> JSONResponse:
     adapter = registry.get_adapter(provider, settings)
-    receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, now=delivery.received_at)
+    receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, clock=clock)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
     return JSONResponse({"status": receipt.status})
@@ -60,17 +61,19 @@ WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
 
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-def receive_webhook(provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+def receive_webhook(
+    provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
     """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
-    return _receive(provider, delivery, session, settings)
+    return _receive(provider, delivery, session, settings, clock)
 
 
 @webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
 def receive_mango_event(
-    event_type: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep
+    event_type: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> JSONResponse:
     """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
-    return _receive("mango", delivery, session, settings)
+    return _receive("mango", delivery, session, settings, clock)
 
 
 @webhooks_router.get(
@@ -211,5 +214,5 @@ def replay_event(
     event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
 ) -> ProviderEventRead:
     """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
-    event = ingest.replay(session, event_id=event_id, settings=settings, now=clock.now())
+    event = ingest.replay(session, event_id=event_id, settings=settings, clock=clock)
     return ProviderEventRead.model_validate(event)

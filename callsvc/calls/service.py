@@ -11,6 +11,7 @@ from callsvc.calls.events import CallEvent, Direction
 from callsvc.calls.models import Call, CallEventRecord, CallStatus, ProviderEvent
 from callsvc.calls.schemas import CallDetail, CallEventRead, CallRead, OutcomeChangeRead
 from callsvc.calls.state import derive_call_state
+from callsvc.clock import Clock
 from callsvc.db import insert_ignoring_conflict
 from callsvc.errors import Invalid, NotFound
 from callsvc.managers import service as managers_service
@@ -29,9 +30,10 @@ def apply_event(
     provider_event_id: int | None,
     tie_break: str,
     settings: Settings,
-    now: datetime,
+    clock: Clock,
 ) -> Call:
     """Add one event to its call (creating the call on its first event) and re-derive the call's state."""
+    now = clock.now()
     insert_ignoring_conflict(
         session,
         Call.__table__,
@@ -70,7 +72,9 @@ def apply_event(
     for field, value in changed.items():
         setattr(call, field, value)
     if changed:
-        call.updated_at = now
+        # Stamped now that the row lock is held, not when the request arrived: a change must not
+        # be dated behind feed cursors that moved on while it waited for the lock.
+        call.updated_at = clock.now()
     session.add(call)
     session.flush()
     return call

@@ -112,10 +112,9 @@ def tag_call(
     if_match: Annotated[str | None, Header(description="The call's ETag as read; 412 if it has changed since")] = None,
 ) -> CallRead:
     """Tag a call with an outcome; the same outcome and note again change nothing."""
-    now = clock.now()
-    service.tag_call(session, call=call, request=data, key=key, if_match=if_match, settings=settings, now=now)
+    service.tag_call(session, call=call, request=data, key=key, if_match=if_match, settings=settings, clock=clock)
     response.headers["ETag"] = calls_service.etag(call)
-    return calls_service.to_read(call, settings=settings, now=now)
+    return calls_service.to_read(call, settings=settings, now=clock.now())
 
 
 @router.get(

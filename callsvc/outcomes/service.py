@@ -10,6 +10,7 @@ from callsvc.auth import service as auth_service
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls.models import IS_PENDING, Call, CallStatus
 from callsvc.calls.service import etag
+from callsvc.clock import Clock
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from callsvc.managers.models import Manager
 from callsvc.outcomes.models import Outcome, OutcomeChange
@@ -118,11 +119,13 @@ def tag_call(
     key: ApiKey,
     if_match: str | None,
     settings: Settings,
-    now: datetime,
+    clock: Clock,
 ) -> Call:
     """Tag a call with an outcome and record the change; the same tag again changes nothing."""
     # The row lock makes reading the version, checking If-Match and bumping it one step.
     session.refresh(call, with_for_update=True)
+    # Read once the lock is held, so the change is not dated behind feed cursors that moved on meanwhile.
+    now = clock.now()
     note = (request.note or "").strip() or None
     if (call.outcome, call.outcome_note, call.follow_up_at) == (request.outcome, note, request.follow_up_at):
         # Already so: a retried request succeeds even though its If-Match names the version before it.

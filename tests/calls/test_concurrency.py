@@ -1,4 +1,4 @@
-"""Several deliveries of one new call at the same instant, through a real server, make one call."""
+"""Deliveries racing each other through a real server: one call each, and the feed misses none."""
 
 import json
 import socket
@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from callsvc.app import create_app
@@ -17,8 +18,10 @@ from callsvc.calls.models import Call
 from callsvc.db import build_engine
 from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
-from tests.conftest import fresh_database
-from tests.factories import GENERIC_SECRET, answered_call, signed_headers
+from tests.conftest import TEST_DATABASE_URL, fresh_database
+from tests.factories import GENERIC_SECRET, answered_call, create_key, signed_headers
+
+SETTLE_SECONDS = 0.5
 
 
 @pytest.fixture
@@ -30,7 +33,13 @@ def own_database_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def server_url(own_database_url) -> Iterator[str]:
-    settings = Settings(database_url=own_database_url, generic_secret=GENERIC_SECRET, log_level="warning")
+    settings = Settings(
+        database_url=own_database_url,
+        generic_secret=GENERIC_SECRET,
+        log_level="warning",
+        feed_settle_seconds=SETTLE_SECONDS,
+        scheduler_enabled=False,
+    )
     upgrade_to_head(build_engine(settings))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,3 +75,48 @@ def test_simultaneous_first_events_of_a_call_create_it_once(server_url, own_data
     engine.dispose()
     assert sorted(call.provider_call_id for call in calls) == call_ids
     assert {(call.status, call.talk_seconds) for call in calls} == {("completed", 60)}
+
+
+def post_event(server_url: str, event: dict) -> int:
+    body = json.dumps(event)
+    return httpx.post(
+        f"{server_url}/webhooks/generic", content=body, headers=signed_headers(body), timeout=30
+    ).status_code
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs a row lock held by another connection: PostgreSQL")
+def test_a_change_that_waited_for_a_row_lock_still_reaches_a_crm_polling_the_feed(server_url, own_database_url):
+    engine = build_engine(Settings(database_url=own_database_url))
+    with Session(engine) as session:
+        admin = create_key(session)
+    *begun_a, end_a = answered_call("slow", extension="101")
+    *begun_b, end_b = answered_call("quick", extension="101")
+    assert {post_event(server_url, event) for event in begun_a + begun_b} == {200}
+    time.sleep(SETTLE_SECONDS + 0.2)
+
+    def poll(cursor: str | None) -> tuple[list[str], str | None]:
+        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        seen = []
+        while True:
+            page = httpx.get(f"{server_url}/v1/calls", params=params, headers=admin).json()
+            seen += [(call["provider_call_id"], call["status"]) for call in page["items"]]
+            if not page["next_cursor"]:
+                return seen, params.get("cursor")
+            params["cursor"] = cursor = page["next_cursor"]
+
+    _, cursor = poll(None)
+    with engine.connect() as locker, ThreadPoolExecutor(1) as pool:
+        locker.execute(text("SELECT id FROM call WHERE provider_call_id = 'slow' FOR UPDATE"))
+        # The end of "slow" waits for the lock while "quick" ends and a CRM reads past it.
+        slow = pool.submit(post_event, server_url, end_a)
+        time.sleep(0.3)
+        assert post_event(server_url, end_b) == 200
+        time.sleep(SETTLE_SECONDS + 0.2)
+        seen, cursor = poll(cursor)
+        assert ("quick", "completed") in seen
+        locker.rollback()
+        assert slow.result(timeout=30) == 200
+    time.sleep(SETTLE_SECONDS + 0.2)
+    seen, _ = poll(cursor)
+    engine.dispose()
+    assert ("slow", "completed") in seen

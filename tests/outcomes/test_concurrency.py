@@ -83,7 +83,7 @@ def tag(session, committed: Committed, outcome: str, settings, clock) -> None:
     call = session.get(Call, committed.call_id)
     key = session.get(ApiKey, committed.key_id)
     request = TagRequest(outcome=outcome)
-    service.tag_call(session, call=call, request=request, key=key, if_match='"1"', settings=settings, now=clock.now())
+    service.tag_call(session, call=call, request=request, key=key, if_match='"1"', settings=settings, clock=clock)
 
 
 def tag_and_commit(committed: Committed, outcome: str, settings, clock) -> None:
