@@ -111,13 +111,22 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
     is_answered = bool(answered or ended_answered)
     is_ended = bool(ended)
     started_at = started[0].occurred_at if started else min(e.occurred_at for e in ordered)
-    answered_at = answered[0].occurred_at if answered else None
     ended_at = ended[-1].occurred_at if ended else None
+    provider_talk = _last([e.talk_seconds for e in ended])
+    if answered:
+        answered_at = answered[0].occurred_at
+    elif ended_answered and provider_talk is not None:
+        # No answer event (Zadarma's outbound calls have none): the end less the talk time.
+        answered_at = ended_answered[-1].occurred_at - timedelta(seconds=provider_talk)
+    else:
+        answered_at = None
+    # Whoever answered last took the call, even an extension no manager has (then nobody owns it).
+    answerers = [e for e in ordered if e.identity and (e.kind == EventKind.answered or e in ended_answered)]
 
     if direction is Direction.inbound:
         if is_answered:
             status = CallStatus.completed if is_ended else CallStatus.in_progress
-            manager_id = _last([e.manager_id for e in answered + ended_answered if e.identity])
+            manager_id = answerers[-1].manager_id if answerers else None
         else:
             status = CallStatus.missed if is_ended else CallStatus.ringing
             manager_id = _offered_owner(ordered) if is_ended else None
@@ -130,7 +139,6 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
             [e.manager_id for e in answered if e.identity]
         )
 
-    provider_talk = _last([e.talk_seconds for e in ended])
     talk_seconds = provider_talk if provider_talk is not None else _seconds(answered_at, ended_at)
     if started:
         wait_seconds = _seconds(started_at, answered_at) if is_answered else _seconds(started_at, ended_at)

@@ -18,7 +18,8 @@ SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 
-OUTBOUND = {"outbound-api", "outbound-dial", "trunking-originating"}
+# Elastic SIP Trunking: "originating" is a call from the phone network in, "terminating" one out to it.
+OUTBOUND = {"outbound-api", "outbound-dial", "trunking-terminating"}
 NOT_YET_ANSWERED = {"queued", "initiated", "ringing"}
 UNANSWERED = {
     "busy": Disposition.busy,

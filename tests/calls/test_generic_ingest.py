@@ -55,6 +55,16 @@ class TestAnsweredCall:
         [call] = calls_in_db(session)
         assert call.manager_id == boris.id
 
+    def test_a_call_handed_to_an_extension_no_manager_has_is_left_for_an_admin_to_assign(self, client, session):
+        create_manager(session, name="Anna", extensions=("101",))
+        events = answered_call("c5", extension="101") + [
+            generic_event("call.answered", "c5", "2026-11-22T10:00:40Z", extension="555")
+        ]
+        for event in events:
+            post_generic(client, event)
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id) == ("completed", None)
+
     def test_call_from_unknown_extension_is_kept_unassigned_and_listed(self, client, session):
         headers = create_key(session)
         for event in answered_call("c4", extension="999"):

@@ -124,6 +124,18 @@ class TestOutboundCall:
         assert (call.status, call.manager_id, call.talk_seconds) == ("failed", anna.id, None)
 
 
+class TestSipTrunking:
+    @pytest.mark.parametrize(
+        ("direction", "expected"),
+        [("trunking-originating", ("inbound", "missed")), ("trunking-terminating", ("outbound", "failed"))],
+    )
+    def test_trunk_calls_take_the_direction_twilio_documents(self, client, session, direction, expected):
+        completed = load_payloads("twilio", "outbound_answered")[-1]
+        post(client, {**completed, "Direction": direction, "CallStatus": "no-answer", "CallDuration": "0"})
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status) == expected
+
+
 class TestRecording:
     def test_recording_status_callback_sets_the_recording_url(self, client, session):
         parent_completed = load_payloads("twilio", "inbound_answered")[-1]

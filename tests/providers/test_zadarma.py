@@ -3,7 +3,7 @@
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -110,6 +110,8 @@ class TestOutboundCall:
         assert (call.direction, call.status, call.manager_id) == ("outbound", "completed", anna.id)
         assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
         assert call.talk_seconds == 42
+        # Zadarma sends no answer for outbound calls: the answer is the end less the talk time.
+        assert call.answered_at == call.ended_at - timedelta(seconds=42)
 
     def test_outbound_call_nobody_answered_failed(self, client, session):
         start, end = load_payloads("zadarma", "outbound_answered")
