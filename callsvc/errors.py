@@ -1,5 +1,6 @@
 """The one error hierarchy and the handlers that render every error as {"detail", "code"}."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -7,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 
 class ErrorRead(BaseModel):
@@ -100,8 +103,14 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return _render(exc.status_code, {"detail": detail, "code": code}, getattr(exc, "headers", None))
 
 
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled %s", type(exc).__name__)
+    return _render(500, {"detail": "the server failed to answer this request", "code": "internal_error"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error as {"detail", "code"}."""
+    """Render every error as {"detail", "code"}, an unexpected one included."""
     app.add_exception_handler(CallsvcError, _callsvc_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

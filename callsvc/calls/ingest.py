@@ -1,5 +1,6 @@
 """Webhook ingestion: verify → keep the raw delivery → parse → apply, and replay; never calls out."""
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Kept with the raw body so a replay can parse it again; credentials a proxy may add are not.
 UNKEPT_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+DEDUPE_KEY_LENGTH = 200
+CALL_ID_LENGTH = 200
+EVENT_TYPE_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ def _raw_row(provider: str, delivery: Delivery, **fields: object) -> dict[str, o
     }
 
 
+def _storable(dedupe_key: str) -> str:
+    # A key longer than the column (a PBX is free to choose its ids) is kept as its digest.
+    if len(dedupe_key) <= DEDUPE_KEY_LENGTH:
+        return dedupe_key
+    return "sha256:" + hashlib.sha256(dedupe_key.encode()).hexdigest()
+
+
+def _check_call_ids(parsed: ParsedDelivery) -> None:
+    for event in parsed.events:
+        if len(event.provider_call_id) > CALL_ID_LENGTH:
+            raise PayloadInvalid(f"the call id is longer than {CALL_ID_LENGTH} characters", field="call_id")
+
+
 def receive(
     session: Session, *, adapter: ProviderAdapter, delivery: Delivery, settings: Settings, clock: Clock
 ) -> Receipt:
@@ -57,6 +74,7 @@ def receive(
         raise
     try:
         parsed = adapter.parse(delivery, settings)
+        _check_call_ids(parsed)
     except PayloadInvalid as exc:
         session.execute(
             ProviderEvent.__table__.insert().values(
@@ -67,7 +85,7 @@ def receive(
         log.warning("rejected %s webhook: %s", adapter.name, exc.detail)
         return Receipt("rejected", exc)
 
-    dedupe_key = adapter.dedupe_key(delivery)
+    dedupe_key = _storable(adapter.dedupe_key(delivery))
     event_id = insert_ignoring_conflict(
         session,
         ProviderEvent.__table__,
@@ -75,7 +93,7 @@ def receive(
             adapter.name,
             delivery,
             dedupe_key=dedupe_key,
-            type=parsed.type,
+            type=parsed.type[:EVENT_TYPE_LENGTH],
             provider_call_id=parsed.provider_call_id,
             status=DeliveryStatus.unprocessed,
         ),

@@ -65,10 +65,12 @@ class ManagerCreate(SQLModel):
 
 
 class ManagerUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    # name and active may be left out but not sent as null (the None defaults only mark "not sent");
+    # email and team may be null, which clears them.
+    name: str = Field(default=None, min_length=1, max_length=200)
     email: Email | None = None
     team: str | None = Field(default=None, min_length=1, max_length=200)
-    active: bool | None = None
+    active: bool = None
     identities: list[IdentityIn] | None = None
 
 

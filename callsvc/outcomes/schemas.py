@@ -24,12 +24,14 @@ class OutcomeCreate(SQLModel):
 
 
 class OutcomeUpdate(SQLModel):
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    is_negotiation: bool | None = None
-    requires_follow_up: bool | None = None
-    requires_note: bool | None = None
-    min_talk_seconds: int | None = Field(default=None, ge=0)
-    active: bool | None = None
+    # Each may be left out, but none may be sent as null: the types say so, and the None
+    # defaults (which pydantic does not validate) only mark a field as not sent.
+    label: str = Field(default=None, min_length=1, max_length=200)
+    is_negotiation: bool = None
+    requires_follow_up: bool = None
+    requires_note: bool = None
+    min_talk_seconds: int = Field(default=None, ge=0)
+    active: bool = None
 
 
 class OutcomeRead(SQLModel):

@@ -211,3 +211,14 @@ class TestUnprocessed:
         assert kept.status == "unprocessed"
         assert "simulated bug" in kept.error
         assert calls_in_db(session) == []
+
+
+class TestOversized:
+    def test_a_webhook_id_longer_than_the_column_is_kept_by_its_digest_and_still_dedupes(self, client, session):
+        started = answered_call("long-id")[0]
+        msg_id = "msg_" + "x" * 300
+        assert post_generic(client, started, msg_id=msg_id).json() == {"status": "accepted"}
+        assert post_generic(client, started, msg_id=msg_id).json() == {"status": "duplicate"}
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.dedupe_key.startswith("sha256:")
+        assert len(calls_in_db(session)) == 1

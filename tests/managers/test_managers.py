@@ -96,3 +96,16 @@ def test_an_email_without_a_domain_is_refused(client, session, method):
     path = "/v1/managers" if method == "post" else f"/v1/managers/{manager['id']}"
     response = client.request(method, path, json={"name": "Boris", "email": "boris"}, headers=headers)
     assert (response.status_code, response.json()["field"]) == (422, "body.email")
+
+
+@pytest.mark.parametrize("body", [{"name": None}, {"active": None}])
+def test_a_field_that_cannot_be_empty_sent_as_null_is_422(client, session, body):
+    anna = create_manager(session)
+    response = client.patch(f"/v1/managers/{anna.id}", json=body, headers=create_key(session))
+    assert (response.status_code, response.json()["field"]) == (422, f"body.{next(iter(body))}")
+
+
+def test_null_email_and_team_clear_them(client, session):
+    anna = create_manager(session, team="north")
+    response = client.patch(f"/v1/managers/{anna.id}", json={"team": None}, headers=create_key(session))
+    assert (response.status_code, response.json()["team"]) == (200, None)

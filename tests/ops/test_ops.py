@@ -1,5 +1,9 @@
 """Health, readiness and metrics, as a load balancer and Prometheus see them."""
 
+from fastapi.testclient import TestClient
+
+from callsvc.app import create_app
+from callsvc.ops import router
 from tests.factories import answered_call, create_manager, post_generic
 
 
@@ -37,3 +41,16 @@ def test_metrics_report_the_company_queue(client, session, clock):
     text = client.get("/metrics").text
     assert "callsvc_queue_pending 1.0" in text
     assert "callsvc_queue_overdue 1.0" in text
+
+
+def test_an_unexpected_failure_still_answers_detail_and_code(settings, clock, session_factory, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(router.outcomes_service, "count_pending", broken)
+    app = create_app(settings, clock=clock)
+    app.state.session_factory = session_factory
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "the server failed to answer this request", "code": "internal_error"}

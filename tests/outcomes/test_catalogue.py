@@ -1,5 +1,7 @@
 """/v1/outcomes: the seeded catalogue, and codes that are added, changed and deactivated but never deleted."""
 
+import pytest
+
 from tests.factories import answered_call, record_call
 
 SEEDED = {
@@ -64,6 +66,13 @@ def test_patch_changes_only_the_given_fields(client, floor):
         "min_talk_seconds": 0,
         "active": True,
     }
+
+
+@pytest.mark.parametrize("field", ["label", "active", "requires_note", "min_talk_seconds"])
+def test_a_field_sent_as_null_is_422_and_changes_nothing(client, floor, field):
+    response = client.patch("/v1/outcomes/spam", json={field: None}, headers=floor.keys["admin"])
+    assert (response.status_code, response.json()["field"]) == (422, f"body.{field}")
+    assert client.get("/v1/outcomes/spam", headers=floor.keys["admin"]).json()["active"] is True
 
 
 def test_unknown_code_is_404(client, floor):
