@@ -32,6 +32,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

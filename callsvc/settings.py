@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
     timezone: str = "UTC"
     log_level: str = "info"
     default_region: str = "RU"

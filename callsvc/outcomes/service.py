@@ -97,8 +97,28 @@ def _check_if_match(call: Call, if_match: str | None) -> None:
         )
 
 
-def _check_retag(call: Call, *, key: ApiKey, reason: str | None, settings: Settings, now: datetime) -> None:
-    if call.tagged_at is None or now < call.tagged_at + timedelta(minutes=settings.retag_window_minutes):
+def _set_by_this_rep(session: Session, call: Call, key: ApiKey) -> bool:
+    last = session.exec(
+        select(ApiKey)
+        .join(OutcomeChange, col(OutcomeChange.key_id) == col(ApiKey.id))
+        .where(col(OutcomeChange.call_id) == call.id)
+        .order_by(col(OutcomeChange.at).desc(), col(OutcomeChange.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return last is not None and last.role == Role.rep and last.manager_id == key.manager_id
+
+
+def _check_retag(
+    session: Session, call: Call, *, key: ApiKey, reason: str | None, settings: Settings, now: datetime
+) -> None:
+    if call.outcome is None:
+        return
+    if key.role == Role.rep and not _set_by_this_rep(session, call, key):
+        # A rep changes its own tag only: a supervisor's correction is not the rep's to undo.
+        raise Forbidden(
+            "this outcome was set by a supervisor or an admin; ask them to change it", code="retag_forbidden"
+        )
+    if now < call.tagged_at + timedelta(minutes=settings.retag_window_minutes):
         return
     if key.role == Role.rep:
         raise Forbidden(
@@ -133,7 +153,7 @@ def tag_call(
     _validate_tag(session, call=call, request=request, note=note, now=now)
     _check_if_match(call, if_match)
     reason = (request.reason or "").strip() or None
-    _check_retag(call, key=key, reason=reason, settings=settings, now=now)
+    _check_retag(session, call, key=key, reason=reason, settings=settings, now=now)
     actor = auth_service.describe_key(session, key)
     session.add(
         OutcomeChange(

@@ -150,6 +150,14 @@ class TestRetagWindow:
         last = read(client, call_id, floor).json()["outcome_history"][-1]
         assert (last["previous"], last["outcome"], last["reason"]) == ("no_need", "negotiation", "heard the recording")
 
+    def test_rep_may_not_undo_a_supervisors_correction_even_inside_the_window(self, client, floor, call_id, clock):
+        tag(client, call_id, floor.keys["rep"], "no_need")
+        clock.advance(minutes=5)
+        assert tag(client, call_id, floor.keys["supervisor"], "negotiation").status_code == 200
+        refused = tag(client, call_id, floor.keys["rep"], "spam")
+        assert (refused.status_code, refused.json()["code"]) == (403, "retag_forbidden")
+        assert read(client, call_id, floor).json()["outcome"] == "negotiation"
+
     def test_rep_resending_its_tag_past_the_window_gets_the_unchanged_call(self, client, floor, call_id, clock):
         tag(client, call_id, floor.keys["rep"], "no_need")
         clock.advance(minutes=90)
