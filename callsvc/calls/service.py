@@ -22,6 +22,11 @@ from callsvc.settings import Settings
 OPEN_STATUSES = (CallStatus.ringing, CallStatus.in_progress)
 
 
+def _locked_call(session: Session, provider: str, provider_call_id: str) -> Call | None:
+    query = select(Call).where(Call.provider == provider, Call.provider_call_id == provider_call_id)
+    return session.exec(query.with_for_update()).scalar_one_or_none()
+
+
 def apply_event(
     session: Session,
     *,
@@ -33,27 +38,29 @@ def apply_event(
     clock: Clock,
 ) -> Call:
     """Add one event to its call (creating the call on its first event) and re-derive the call's state."""
-    now = clock.now()
-    insert_ignoring_conflict(
-        session,
-        Call.__table__,
-        {
-            "provider": provider,
-            "provider_call_id": event.provider_call_id,
-            "direction": event.direction or Direction.inbound,
-            "status": CallStatus.ringing,
-            "started_at": event.occurred_at,
-            "needs_outcome": False,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        },
-        ["provider", "provider_call_id"],
-    )
-    # Concurrent first events of one call all reach this line; the row lock makes them take turns.
-    call = session.exec(
-        select(Call).where(Call.provider == provider, Call.provider_call_id == event.provider_call_id).with_for_update()
-    ).scalar_one()
+    call = _locked_call(session, provider, event.provider_call_id)
+    if call is None:
+        now = clock.now()
+        # Concurrent first events of one call all try this insert; one wins, and the row lock
+        # taken next makes the others wait their turn.
+        insert_ignoring_conflict(
+            session,
+            Call.__table__,
+            {
+                "provider": provider,
+                "provider_call_id": event.provider_call_id,
+                "direction": event.direction or Direction.inbound,
+                "status": CallStatus.ringing,
+                "started_at": event.occurred_at,
+                "needs_outcome": False,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["provider", "provider_call_id"],
+        )
+        call = _locked_call(session, provider, event.provider_call_id)
+        assert call is not None
     session.add(
         CallEventRecord(
             call_id=call.id,
