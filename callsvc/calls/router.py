@@ -179,10 +179,10 @@ def get_call(
     responses=error_responses(Unauthorized, Forbidden, NotFound, Invalid),
 )
 def assign_call(
-    data: CallAssign, call_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, key: AdminKey
+    key: AdminKey, call: CallFromPath, data: CallAssign, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> CallRead:
     """Give a call (typically an unassigned one) to a manager."""
-    call = service.get_visible_call(session, call_id=call_id, visible=managers_visible_to(key, Call.manager_id))
+    # The role is checked first (key before call): a crm key gets 403 whether or not the call exists.
     now = clock.now()
     service.assign_manager(session, call=call, manager_id=data.manager_id, actor=f"key:{key.id}", now=now)
     return service.to_read(call, settings=settings, now=now)

@@ -215,8 +215,9 @@ class TestAssign:
         response = client.patch(f"/v1/calls/{call['id']}", json={"manager_id": 999999}, headers=admin)
         assert (response.status_code, response.json()["code"]) == (422, "manager_not_found")
 
-    def test_only_admins_assign(self, client, session):
+    def test_only_admins_assign_and_others_learn_nothing_of_which_calls_exist(self, client, session):
         post_all(client, answered_call("u3", extension="999")[:1])
         [call] = feed(client, create_key(session))["items"]
         crm = create_key(session, role=Role.crm)
         assert client.patch(f"/v1/calls/{call['id']}", json={"manager_id": 1}, headers=crm).status_code == 403
+        assert client.patch("/v1/calls/999999", json={"manager_id": 1}, headers=crm).status_code == 403
