@@ -8,11 +8,12 @@ from fastapi.routing import APIRoute
 
 from callsvc import __version__
 from callsvc.auth.router import router as keys_router
-from callsvc.calls.router import events_router, webhooks_router
 from callsvc.calls.router import router as calls_router
 from callsvc.clock import Clock
 from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
+from callsvc.ingestion import service as ingestion_service
+from callsvc.ingestion.router import events_router, webhooks_router
 from callsvc.logs import log_request
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
@@ -56,6 +57,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
+    # The calls package shows each call's raw deliveries without depending on the package that keeps them.
+    app.state.delivery_log = ingestion_service.delivery_log
     install_error_handlers(app)
     app.middleware("http")(log_request)
     for router in (

@@ -4,9 +4,11 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from callsvc.errors import Invalid
@@ -42,6 +44,29 @@ def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
         )
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise Invalid("cursor is not one this service issued", code="invalid_cursor", field="cursor") from exc
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Where a list resumes and how long a page is, as the caller asked."""
+
+    cursor: str | None
+    limit: int
+
+    def after(self, *kinds: type) -> tuple[Any, ...] | None:
+        """The position the cursor points past, or None on the first page."""
+        return decode_cursor(self.cursor, *kinds) if self.cursor else None
+
+
+def page_query(
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> PageQuery:
+    """Read the paging parameters every list takes."""
+    return PageQuery(cursor=cursor, limit=limit)
+
+
+PageParams = Annotated[PageQuery, Depends(page_query)]
 
 
 def make_page(

@@ -1,18 +1,16 @@
-"""Who is calling: the bearer key, the roles a route admits, and what each key may see."""
+"""Who is calling: the bearer key and the roles a route admits."""
 
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import ColumnElement, or_, select, true
 
 from callsvc.auth import service
 from callsvc.auth.models import ApiKey, Role
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Forbidden, Unauthorized
-from callsvc.managers.models import Manager
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `callsvc keys create` or `/v1/keys`.")
 
@@ -46,23 +44,3 @@ def require(*roles: Role) -> Callable[[ApiKey], ApiKey]:
 
 
 AdminKey = Annotated[ApiKey, Depends(require(Role.admin))]
-
-
-def managers_visible_to(key: ApiKey, manager_column: ColumnElement) -> ColumnElement[bool]:
-    """A condition on a manager id column: what this key may see (rows owned by nobody included for supervisors)."""
-    # A key read from the database holds its role as a plain str: compare by value, not identity.
-    if key.role == Role.rep:
-        return manager_column == key.manager_id
-    if key.role == Role.supervisor:
-        team_members = select(Manager.id).where(Manager.team == key.team)
-        return or_(manager_column.is_(None), manager_column.in_(team_members.scalar_subquery()))
-    return true()
-
-
-def may_see_manager(key: ApiKey, manager: Manager) -> bool:
-    """Tell whether a manager's own record is within this key's scope."""
-    if key.role == Role.rep:
-        return manager.id == key.manager_id
-    if key.role == Role.supervisor:
-        return manager.team == key.team
-    return True

@@ -1,8 +1,6 @@
 """/v1/keys: admins create, list and revoke API keys."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from callsvc.auth import service
 from callsvc.auth.dependencies import AdminKey
@@ -10,7 +8,7 @@ from callsvc.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Forbidden, Invalid, NotFound, error_responses
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
+from callsvc.pagination import Page, PageParams, by_id, make_page
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -26,13 +24,12 @@ def create_key(data: ApiKeyCreate, session: SessionDep, clock: ClockDep, _: Admi
 def list_keys(
     session: SessionDep,
     _: AdminKey,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    page: PageParams,
 ) -> Page:
     """List keys with when each was last used."""
-    after_id = decode_cursor(cursor, int)[0] if cursor else None
-    rows = service.list_keys(session, after_id=after_id, limit=limit)
-    return make_page(rows, limit=limit, position=by_id, to_item=ApiKeyRead.model_validate)
+    after = page.after(int)
+    rows = service.list_keys(session, after_id=after[0] if after else None, limit=page.limit)
+    return make_page(rows, limit=page.limit, position=by_id, to_item=ApiKeyRead.model_validate)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyRead, responses=error_responses(Forbidden, NotFound))

@@ -5,6 +5,14 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class EventStatus(StrEnum):
+    """What became of a received webhook delivery: applied to its call, kept to retry, or refused as malformed."""
+
+    applied = "applied"
+    unprocessed = "unprocessed"
+    rejected = "rejected"
+
+
 class Direction(StrEnum):
     inbound = "inbound"
     outbound = "outbound"

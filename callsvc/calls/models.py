@@ -1,4 +1,4 @@
-"""Calls, the normalized events they are derived from, and the raw deliveries those came in."""
+"""Calls and the normalized events they are derived from."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -16,12 +16,6 @@ class CallStatus(StrEnum):
     completed = "completed"
     missed = "missed"
     failed = "failed"
-
-
-class DeliveryStatus(StrEnum):
-    applied = "applied"
-    unprocessed = "unprocessed"
-    rejected = "rejected"
 
 
 class Call(SQLModel, table=True):
@@ -74,31 +68,6 @@ Index(
     sqlite_where=IS_PENDING,
     postgresql_where=IS_PENDING,
 )
-
-
-class ProviderEvent(SQLModel, table=True):
-    """A raw, authentic webhook delivery, kept before it is applied."""
-
-    __tablename__ = "provider_event"
-    __table_args__ = (
-        UniqueConstraint("provider", "dedupe_key"),
-        Index("ix_provider_event_call", "provider", "provider_call_id"),
-        Index("ix_provider_event_status_id", "status", "id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    provider: str = Field(max_length=20)
-    dedupe_key: str | None = Field(default=None, max_length=200)
-    type: str | None = Field(default=None, max_length=100)
-    provider_call_id: str | None = Field(default=None, max_length=200)
-    status: DeliveryStatus = Field(sa_type=String(12))
-    error: str | None = Field(default=None, sa_type=Text)
-    method: str = Field(max_length=10)
-    url: str = Field(sa_type=Text)
-    headers: str = Field(sa_type=Text)
-    body: str = Field(sa_type=Text)
-    received_at: datetime = Field(sa_type=UTCDateTime)
-    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CallEventRecord(SQLModel, table=True):

@@ -1,96 +1,24 @@
-"""The PBX webhook routes, /v1/calls and /v1/events."""
+"""/v1/calls: the change feed, one call, and assigning a call."""
 
 from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlmodel import Session
+from fastapi import APIRouter, Depends, Query, Response
 
-from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to
-from callsvc.calls import ingest, service
+from callsvc.auth.dependencies import AdminKey, CurrentKey
+from callsvc.calls import service
+from callsvc.calls.dependencies import CallFromPath, DeliveryLogDep
 from callsvc.calls.events import Direction
-from callsvc.calls.models import Call, CallStatus, DeliveryStatus
-from callsvc.calls.schemas import CallAssign, CallDetail, CallRead, ProviderEventRead, WebhookReceipt
-from callsvc.clock import Clock, ClockDep
+from callsvc.calls.models import CallStatus
+from callsvc.calls.schemas import CallAssign, CallDetail, CallRead
+from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
-from callsvc.providers import registry
-from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
-from callsvc.settings import Settings, SettingsDep
+from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.pagination import Page, PageParams, make_page
+from callsvc.settings import SettingsDep
 
-webhooks_router = APIRouter(tags=["webhooks"])
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
-events_router = APIRouter(prefix="/v1/events", tags=["events"])
-
-
-def public_url(request: Request, settings: SettingsDep) -> str:
-    """The URL the provider called: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
-    if not settings.public_url:
-        return str(request.url)
-    query = f"?{request.url.query}" if request.url.query else ""
-    return settings.public_url.rstrip("/") + request.url.path + query
-
-
-async def read_delivery(request: Request, settings: SettingsDep, clock: ClockDep) -> Delivery:
-    """Read the raw request once, before any parsing, for the signature check."""
-    return Delivery(
-        method=request.method,
-        url=public_url(request, settings),
-        headers={name.lower(): value for name, value in request.headers.items()},
-        body=await request.body(),
-        received_at=clock.now(),
-        client_host=request.client.host if request.client else None,
-    )
-
-
-DeliveryDep = Annotated[Delivery, Depends(read_delivery)]
-
-
-def _receive(provider: str, delivery: Delivery, session: Session, settings: Settings, clock: Clock) -> JSONResponse:
-    adapter = registry.get_adapter(provider, settings)
-    receipt = ingest.receive(session, adapter=adapter, delivery=delivery, settings=settings, clock=clock)
-    if receipt.error is not None:
-        return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
-    return JSONResponse({"status": receipt.status})
-
-
-WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
-
-
-@webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-def receive_webhook(
-    provider: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> JSONResponse:
-    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
-    return _receive(provider, delivery, session, settings, clock)
-
-
-@webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-def receive_mango_event(
-    event_type: str, delivery: DeliveryDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> JSONResponse:
-    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
-    return _receive("mango", delivery, session, settings, clock)
-
-
-@webhooks_router.get(
-    "/webhooks/zadarma", response_class=PlainTextResponse, responses=error_responses(NotFound, Invalid)
-)
-def echo_zadarma(zd_echo: Annotated[str, Query(max_length=200)], settings: SettingsDep) -> str:
-    """Answer the check Zadarma makes when the notification URL is saved: the zd_echo value, as plain text."""
-    registry.get_adapter("zadarma", settings)
-    return zd_echo
-
-
-def visible_call(call_id: int, session: SessionDep, key: CurrentKey) -> Call:
-    """Return the call in the path if the key may see it; 404 otherwise."""
-    return service.get_visible_call(session, call_id=call_id, visible=managers_visible_to(key, Call.manager_id))
-
-
-CallFromPath = Annotated[Call, Depends(visible_call)]
 
 
 def call_filter(
@@ -141,24 +69,22 @@ def list_calls(
     clock: ClockDep,
     key: CurrentKey,
     filters: Annotated[service.CallFilter, Depends(call_filter)],
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    page: PageParams,
 ) -> Page[CallRead]:
     """The change feed: every call the key may see, by (updated_at, id); a changed call comes again."""
     now = clock.now()
-    after = decode_cursor(cursor, datetime, int) if cursor else None
     rows = service.list_calls(
         session,
         filters=filters,
-        visible=managers_visible_to(key, Call.manager_id),
-        after=after,
-        limit=limit,
+        actor=key,
+        after=page.after(datetime, int),
+        limit=page.limit,
         settings=settings,
         now=now,
     )
     return make_page(
         rows,
-        limit=limit,
+        limit=page.limit,
         position=lambda call: (call.updated_at, call.id),
         to_item=lambda call: service.to_read(call, settings=settings, now=now),
     )
@@ -166,11 +92,17 @@ def list_calls(
 
 @router.get("/{call_id}", response_model=CallDetail, responses=error_responses(Unauthorized, NotFound))
 def get_call(
-    call: CallFromPath, response: Response, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    call: CallFromPath,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    delivery_log: DeliveryLogDep,
 ) -> CallDetail:
     """One call with its outcome history and the raw deliveries it was built from; its ETag in the header."""
     response.headers["ETag"] = service.etag(call)
-    return service.to_detail(session, call, settings=settings, now=clock.now())
+    deliveries = delivery_log(session, call)
+    return service.to_detail(session, call, deliveries=deliveries, settings=settings, now=clock.now())
 
 
 @router.patch(
@@ -186,33 +118,3 @@ def assign_call(
     now = clock.now()
     service.assign_manager(session, call=call, manager_id=data.manager_id, actor=f"key:{key.id}", now=now)
     return service.to_read(call, settings=settings, now=now)
-
-
-@events_router.get(
-    "", response_model=Page[ProviderEventRead], responses=error_responses(Unauthorized, Forbidden, Invalid)
-)
-def list_events(
-    session: SessionDep,
-    _: AdminKey,
-    status: DeliveryStatus | None = None,
-    provider: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[ProviderEventRead]:
-    """The raw webhook deliveries, oldest first; `status=unprocessed` lists those waiting for a replay."""
-    after_id = decode_cursor(cursor, int)[0] if cursor else None
-    rows = ingest.list_events(session, status=status, provider=provider, after_id=after_id, limit=limit)
-    return make_page(rows, limit=limit, position=by_id, to_item=ProviderEventRead.model_validate)
-
-
-@events_router.post(
-    "/{event_id}/replay",
-    response_model=ProviderEventRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
-)
-def replay_event(
-    event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
-) -> ProviderEventRead:
-    """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
-    event = ingest.replay(session, event_id=event_id, settings=settings, clock=clock)
-    return ProviderEventRead.model_validate(event)

@@ -1,12 +1,11 @@
 """What the API shows of calls and takes to change them."""
 
 from datetime import datetime
-from typing import Literal
 
 from sqlmodel import SQLModel
 
-from callsvc.calls.events import Direction
-from callsvc.calls.models import CallStatus, DeliveryStatus
+from callsvc.calls.events import Direction, EventStatus
+from callsvc.calls.models import CallStatus
 
 
 class CallRead(SQLModel):
@@ -53,13 +52,8 @@ class CallEventRead(SQLModel):
     id: int
     type: str | None
     received_at: datetime
-    status: DeliveryStatus
+    status: EventStatus
     error: str | None
-
-
-class ProviderEventRead(CallEventRead):
-    provider: str
-    provider_call_id: str | None
 
 
 class CallDetail(CallRead):
@@ -69,7 +63,3 @@ class CallDetail(CallRead):
 
 class CallAssign(SQLModel):
     manager_id: int
-
-
-class WebhookReceipt(SQLModel):
-    status: Literal["accepted", "duplicate"]

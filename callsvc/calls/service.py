@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlmodel import Session, col
 
+from callsvc.auth.models import ApiKey
+from callsvc.auth.scope import visible_managers
 from callsvc.calls.events import CallEvent, Direction
-from callsvc.calls.models import Call, CallEventRecord, CallStatus, ProviderEvent
+from callsvc.calls.models import Call, CallEventRecord, CallStatus
 from callsvc.calls.schemas import CallDetail, CallEventRead, CallRead, OutcomeChangeRead
 from callsvc.calls.state import derive_call_state
 from callsvc.clock import Clock
@@ -114,28 +116,26 @@ def etag(call: Call) -> str:
     return f'"{call.version}"'
 
 
-def get_visible_call(session: Session, *, call_id: int, visible: ColumnElement[bool]) -> Call:
+def get_visible_call(session: Session, *, call_id: int, actor: ApiKey) -> Call:
     """Return the call if the caller may see it; 404 exactly as for a call that does not exist."""
-    call = session.exec(select(Call).where(Call.id == call_id, visible)).scalars().first()
+    query = select(Call).where(Call.id == call_id, visible_managers(actor, Call.manager_id))
+    call = session.exec(query).scalars().first()
     if call is None:
         raise NotFound(f"call {call_id} does not exist", code="call_not_found")
     return call
 
 
-def to_detail(session: Session, call: Call, *, settings: Settings, now: datetime) -> CallDetail:
-    """Show a call with its outcome history, oldest change first, and its raw deliveries."""
-    deliveries = session.exec(
-        select(ProviderEvent)
-        .where(ProviderEvent.provider == call.provider, ProviderEvent.provider_call_id == call.provider_call_id)
-        .order_by(ProviderEvent.received_at, ProviderEvent.id)
-    ).scalars()
+def to_detail(
+    session: Session, call: Call, *, deliveries: list[CallEventRead], settings: Settings, now: datetime
+) -> CallDetail:
+    """Show a call with its outcome history, oldest change first, and the raw deliveries it was built from."""
     history = session.exec(
         select(OutcomeChange).where(OutcomeChange.call_id == call.id).order_by(OutcomeChange.at, OutcomeChange.id)
     ).scalars()
     return CallDetail(
         **to_read(call, settings=settings, now=now).model_dump(),
         outcome_history=[OutcomeChangeRead.model_validate(change) for change in history],
-        events=[CallEventRead.model_validate(delivery) for delivery in deliveries],
+        events=deliveries,
     )
 
 
@@ -197,7 +197,7 @@ def list_calls(
     session: Session,
     *,
     filters: CallFilter,
-    visible: ColumnElement[bool],
+    actor: ApiKey,
     after: tuple[datetime, int] | None,
     limit: int,
     settings: Settings,
@@ -210,7 +210,9 @@ def list_calls(
     """
     settled_before = now - timedelta(seconds=settings.feed_settle_seconds)
     query = select(Call).where(
-        visible, col(Call.updated_at) <= settled_before, *_conditions(filters, settings=settings, now=now)
+        visible_managers(actor, Call.manager_id),
+        col(Call.updated_at) <= settled_before,
+        *_conditions(filters, settings=settings, now=now),
     )
     if after is not None:
         updated_at, call_id = after

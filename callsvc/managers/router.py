@@ -1,29 +1,17 @@
 """/v1/managers."""
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Query
-
-from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to, may_see_manager
+from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, error_responses
 from callsvc.managers import service
+from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, by_id, decode_cursor, make_page
+from callsvc.pagination import Page, PageParams, by_id, make_page
 
 router = APIRouter(prefix="/v1/managers", tags=["managers"])
-
-
-def visible_manager(manager_id: int, session: SessionDep, key: CurrentKey) -> Manager:
-    """Return the manager in the path if the key may see it; 404 otherwise."""
-    manager = service.get_manager(session, manager_id)
-    if not may_see_manager(key, manager):
-        raise NotFound(f"manager {manager_id} does not exist", code="manager_not_found")
-    return manager
-
-
-ManagerFromPath = Annotated[Manager, Depends(visible_manager)]
 
 
 @router.post("", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict))
@@ -36,16 +24,13 @@ def create_manager(data: ManagerCreate, session: SessionDep, clock: ClockDep, _:
 def list_managers(
     session: SessionDep,
     key: CurrentKey,
+    page: PageParams,
     team: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page:
     """List the managers the key may see."""
-    after_id = decode_cursor(cursor, int)[0] if cursor else None
-    rows = service.list_managers(
-        session, visible=managers_visible_to(key, Manager.id), team=team, after_id=after_id, limit=limit
-    )
-    return make_page(rows, limit=limit, position=by_id, to_item=ManagerRead.model_validate)
+    after = page.after(int)
+    rows = service.list_managers(session, actor=key, team=team, after_id=after[0] if after else None, limit=page.limit)
+    return make_page(rows, limit=page.limit, position=by_id, to_item=ManagerRead.model_validate)
 
 
 @router.get("/{manager_id}", response_model=ManagerRead, responses=error_responses(NotFound))

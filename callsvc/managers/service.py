@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
 from sqlmodel import Session, select
 
+from callsvc.auth.models import ApiKey
+from callsvc.auth.scope import may_see_manager, visible_managers
 from callsvc.errors import Conflict, NotFound
 from callsvc.managers.models import IdentityIn, Manager, ManagerCreate, ManagerIdentity, ManagerUpdate
 
@@ -13,6 +14,14 @@ def get_manager(session: Session, manager_id: int) -> Manager:
     """Return the manager or raise 404."""
     manager = session.get(Manager, manager_id)
     if manager is None:
+        raise NotFound(f"manager {manager_id} does not exist", code="manager_not_found")
+    return manager
+
+
+def get_visible_manager(session: Session, *, manager_id: int, actor: ApiKey) -> Manager:
+    """Return the manager if the caller may see it; 404 exactly as for one that does not exist."""
+    manager = session.get(Manager, manager_id)
+    if manager is None or not may_see_manager(actor, manager):
         raise NotFound(f"manager {manager_id} does not exist", code="manager_not_found")
     return manager
 
@@ -59,10 +68,10 @@ def update_manager(session: Session, *, manager: Manager, data: ManagerUpdate, n
 
 
 def list_managers(
-    session: Session, *, visible: ColumnElement[bool], team: str | None, after_id: int | None, limit: int
+    session: Session, *, actor: ApiKey, team: str | None, after_id: int | None, limit: int
 ) -> list[Manager]:
     """List managers by id within what the caller may see."""
-    query = select(Manager).where(visible).order_by(Manager.id).limit(limit)
+    query = select(Manager).where(visible_managers(actor, Manager.id)).order_by(Manager.id).limit(limit)
     if team is not None:
         query = query.where(Manager.team == team)
     if after_id is not None:

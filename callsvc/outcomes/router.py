@@ -3,22 +3,21 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Response
 
-from callsvc.auth.dependencies import AdminKey, CurrentKey, managers_visible_to, require
+from callsvc.auth.dependencies import AdminKey, CurrentKey, require
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls import service as calls_service
-from callsvc.calls.models import Call
-from callsvc.calls.router import CallFromPath
+from callsvc.calls.dependencies import CallFromPath
 from callsvc.calls.schemas import CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized, error_responses
-from callsvc.managers.router import ManagerFromPath
+from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.outcomes import service
 from callsvc.outcomes.models import Outcome
 from callsvc.outcomes.schemas import Gate, OutcomeCreate, OutcomeRead, OutcomeUpdate, QueueItem, TagRequest
-from callsvc.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, make_page
+from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
 router = APIRouter()
@@ -77,17 +76,15 @@ def list_queue(
     settings: SettingsDep,
     clock: ClockDep,
     key: CurrentKey,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    page: PageParams,
 ) -> Page[QueueItem]:
     """The calls waiting for an outcome that the key may see, oldest end first, with the client's recent calls."""
     now = clock.now()
-    after = decode_cursor(cursor, datetime, int) if cursor else None
-    calls = service.list_pending(session, visible=managers_visible_to(key, Call.manager_id), after=after, limit=limit)
+    calls = service.list_pending(session, actor=key, after=page.after(datetime, int), limit=page.limit)
     recent = service.recent_calls(session, calls)
     return make_page(
         calls,
-        limit=limit,
+        limit=page.limit,
         position=lambda call: (call.ended_at, call.id),
         to_item=lambda call: QueueItem(
             **calls_service.to_read(call, settings=settings, now=now).model_dump(), recent_calls=recent[call.id]

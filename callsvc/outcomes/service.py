@@ -3,11 +3,12 @@
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from callsvc.auth import service as auth_service
 from callsvc.auth.models import ApiKey, Role
+from callsvc.auth.scope import visible_managers
 from callsvc.calls.models import IS_PENDING, Call, CallStatus
 from callsvc.calls.service import etag
 from callsvc.clock import Clock
@@ -179,11 +180,9 @@ def tag_call(
     return call
 
 
-def list_pending(
-    session: Session, *, visible: ColumnElement[bool], after: tuple[datetime, int] | None, limit: int
-) -> list[Call]:
+def list_pending(session: Session, *, actor: ApiKey, after: tuple[datetime, int] | None, limit: int) -> list[Call]:
     """The pending-outcome queue: ended calls that need an outcome and have none, oldest end first."""
-    query = select(Call).where(visible, PENDING)
+    query = select(Call).where(visible_managers(actor, Call.manager_id), PENDING)
     if after is not None:
         ended_at, call_id = after
         query = query.where(

@@ -5,9 +5,9 @@ from typing import Any
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
-    Delivery,
     PayloadInvalid,
     SignatureInvalid,
+    WebhookRequest,
     as_int,
     from_unix,
     required,
@@ -95,16 +95,16 @@ class AircallAdapter:
     def is_configured(self, settings: Settings) -> bool:
         return bool(settings.aircall_token)
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.aircall_token
         token = (_envelope(delivery.body) or {}).get("token")
         if not isinstance(token, str) or not secrets_equal(token, settings.aircall_token):
             raise SignatureInvalid("the body's token is not this webhook's token")
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         envelope = _envelope(delivery.body)
         if envelope is None:
             raise PayloadInvalid("the body is not a JSON object", field="body")

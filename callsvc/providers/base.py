@@ -22,7 +22,7 @@ class PayloadInvalid(Invalid):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Delivery:
+class WebhookRequest:
     """One webhook request as it reached us: what adapters verify and parse."""
 
     method: str
@@ -54,15 +54,15 @@ class ProviderAdapter(Protocol):
         """Tell whether the secret this provider is verified with is set."""
         ...
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         """Raise SignatureInvalid unless the delivery is authentic."""
         ...
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         """Return the key that is the same for every retry of this delivery."""
         ...
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         """Map the delivery to call events; raise PayloadInvalid for a body that is not the provider's envelope."""
         ...
 

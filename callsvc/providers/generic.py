@@ -9,7 +9,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.errors import field_path
-from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid
+from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
 from callsvc.settings import Settings
 
 KIND_BY_TYPE = {
@@ -75,17 +75,17 @@ class GenericAdapter:
     def is_configured(self, settings: Settings) -> bool:
         return bool(settings.generic_secret)
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.generic_secret
         try:
             Webhook(settings.generic_secret).verify(delivery.body, dict(delivery.headers), json_parse=False)
         except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
             raise SignatureInvalid(f"webhook signature check failed: {exc}") from exc
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.headers["webhook-id"]
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         try:
             payload = json.loads(delivery.body)
         except (ValueError, UnicodeDecodeError) as exc:

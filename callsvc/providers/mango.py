@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.phone import international
 from callsvc.providers.base import (
-    Delivery,
     PayloadInvalid,
     SignatureInvalid,
+    WebhookRequest,
     as_int,
     from_unix,
     required,
@@ -24,7 +24,7 @@ DIRECTIONS = {"0": Direction.internal, "1": Direction.inbound, "2": Direction.ou
 DISPOSITIONS = {"1110": Disposition.cancelled, "1121": Disposition.busy, "1122": Disposition.busy}
 
 
-def _event_type(delivery: Delivery) -> str:
+def _event_type(delivery: WebhookRequest) -> str:
     """Mango posts to <registered URL>/events/<type>."""
     head, _, event_type = urlsplit(delivery.url).path.rstrip("/").rpartition("/")
     if not head.endswith("/events"):
@@ -32,7 +32,7 @@ def _event_type(delivery: Delivery) -> str:
     return event_type
 
 
-def _payload(delivery: Delivery) -> dict[str, Any]:
+def _payload(delivery: WebhookRequest) -> dict[str, Any]:
     try:
         payload = json.loads(required(delivery.fields(), "json"))
     except ValueError as exc:
@@ -160,7 +160,7 @@ class MangoAdapter:
     def is_configured(self, settings: Settings) -> bool:
         return bool(settings.mango_api_key and settings.mango_api_salt)
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.mango_api_key and settings.mango_api_salt
         fields = delivery.fields()
         key, sign, payload = fields.get("vpbx_api_key", ""), fields.get("sign", ""), fields.get("json", "")
@@ -170,10 +170,10 @@ class MangoAdapter:
         if not secrets_equal(sign.lower(), expected):
             raise SignatureInvalid("sign does not match the json")
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         event_type = _event_type(delivery)
         payload = _payload(delivery)
         mapper = MAPPERS.get(event_type)

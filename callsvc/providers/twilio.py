@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
-from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid, as_int, required, secrets_equal
+from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, as_int, required, secrets_equal
 from callsvc.settings import Settings
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -47,12 +47,12 @@ def _port_variants(url: str) -> set[str]:
     return {url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()}
 
 
-def _body_sha256(delivery: Delivery) -> str | None:
+def _body_sha256(delivery: WebhookRequest) -> str | None:
     values = parse_qs(urlsplit(delivery.url).query).get("bodySHA256")
     return values[0] if values else None
 
 
-def _signed_params(delivery: Delivery) -> dict[str, list[str]]:
+def _signed_params(delivery: WebhookRequest) -> dict[str, list[str]]:
     # A JSON body is signed through the bodySHA256 in the URL, not as parameters.
     return {} if _body_sha256(delivery) is not None else delivery.form()
 
@@ -61,7 +61,7 @@ def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
     return url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
 
 
-def _fields(delivery: Delivery) -> dict[str, str]:
+def _fields(delivery: WebhookRequest) -> dict[str, str]:
     if _body_sha256(delivery) is None:
         return delivery.fields()
     try:
@@ -73,7 +73,7 @@ def _fields(delivery: Delivery) -> dict[str, str]:
     return {name: str(value) for name, value in payload.items()}
 
 
-def _timestamp(fields: dict[str, str], delivery: Delivery) -> datetime:
+def _timestamp(fields: dict[str, str], delivery: WebhookRequest) -> datetime:
     """When the event fired (RFC 2822); requests without one happened when they arrived."""
     if not fields.get("Timestamp"):
         return delivery.received_at
@@ -160,7 +160,7 @@ class TwilioAdapter:
     def is_configured(self, settings: Settings) -> bool:
         return bool(settings.twilio_auth_token)
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.twilio_auth_token
         signature = delivery.headers.get(SIGNATURE_HEADER)
         if not signature:
@@ -179,13 +179,13 @@ class TwilioAdapter:
                 return
         raise SignatureInvalid("X-Twilio-Signature does not match the URL and parameters (is CALLSVC_PUBLIC_URL set?)")
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         token = delivery.headers.get(IDEMPOTENCY_HEADER)
         if token:
             return token
         return hashlib.sha256(_string_to_sign(delivery.url, _signed_params(delivery)).encode()).hexdigest()
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         fields = _fields(delivery)
         required(fields, "CallSid")
         at = _timestamp(fields, delivery)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.phone import international
-from callsvc.providers.base import Delivery, PayloadInvalid, SignatureInvalid, as_int, required, secrets_equal
+from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, as_int, required, secrets_equal
 from callsvc.settings import Settings
 
 INBOUND_SIGNED = ("caller_id", "called_did", "call_start")
@@ -65,7 +65,7 @@ def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
     )
 
 
-def _events(fields: dict[str, str], event: str, delivery: Delivery, settings: Settings) -> list[CallEvent]:
+def _events(fields: dict[str, str], event: str, delivery: WebhookRequest, settings: Settings) -> list[CallEvent]:
     call_id = fields["pbx_call_id"]
     # Zadarma sends no time but call_start: answers and ends are dated when they reach us.
     received = delivery.received_at
@@ -103,7 +103,7 @@ class ZadarmaAdapter:
     def is_configured(self, settings: Settings) -> bool:
         return bool(settings.zadarma_api_secret)
 
-    def verify(self, delivery: Delivery, settings: Settings) -> None:
+    def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.zadarma_api_secret
         networks = settings.zadarma_networks
         if networks is not None and not _from(delivery.client_host, networks):
@@ -117,10 +117,10 @@ class ZadarmaAdapter:
         if not secrets_equal(signature, _signature(fields, settings.zadarma_api_secret)):
             raise SignatureInvalid("the Signature does not match the notification")
 
-    def dedupe_key(self, delivery: Delivery) -> str:
+    def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
 
-    def parse(self, delivery: Delivery, settings: Settings) -> ParsedDelivery:
+    def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         fields = delivery.fields()
         event = required(fields, "event")
         required(fields, "pbx_call_id")

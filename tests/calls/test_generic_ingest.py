@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import ProviderEvent
+from callsvc.ingestion.models import ProviderEvent
 from tests.factories import (
     answered_call,
     calls_in_db,

@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import ProviderEvent
+from callsvc.ingestion.models import ProviderEvent
 from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "cebcaac65d3e4f5a6b7c8d9e0f1a2b3c"

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import select
 
-from callsvc.calls.models import ProviderEvent
+from callsvc.ingestion.models import ProviderEvent
 from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
 API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99"

@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from callsvc.calls.models import ProviderEvent
-from callsvc.providers.base import Delivery, SignatureInvalid
+from callsvc.ingestion.models import ProviderEvent
+from callsvc.providers.base import SignatureInvalid, WebhookRequest
 from callsvc.providers.twilio import TwilioAdapter
 from callsvc.settings import Settings
 from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
@@ -196,8 +196,8 @@ class TestSignature:
         assert (response.status_code, response.json()["code"]) == (404, "provider_not_configured")
 
 
-def _delivery(url: str, body: bytes, signature: str, **headers: str) -> Delivery:
-    return Delivery(
+def _delivery(url: str, body: bytes, signature: str, **headers: str) -> WebhookRequest:
+    return WebhookRequest(
         method="POST",
         url=url,
         headers={"x-twilio-signature": signature, **headers},

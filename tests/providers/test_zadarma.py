@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from callsvc.calls.models import ProviderEvent
-from callsvc.providers.base import Delivery
+from callsvc.ingestion.models import ProviderEvent
+from callsvc.providers.base import WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
 from callsvc.settings import Settings
 from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
@@ -148,7 +148,7 @@ class TestRefused:
 
     def test_notification_from_an_allowed_address_is_accepted(self):
         fields = load_payloads("zadarma", "inbound_missed")[0]
-        delivery = Delivery(
+        delivery = WebhookRequest(
             method="POST",
             url="https://calls.example.com/webhooks/zadarma",
             headers={"signature": sign(fields)},

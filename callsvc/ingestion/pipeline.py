@@ -9,15 +9,15 @@ from typing import Literal
 from sqlalchemy import select
 from sqlmodel import Session
 
-from callsvc.calls import service
-from callsvc.calls.events import ParsedDelivery
-from callsvc.calls.models import DeliveryStatus, ProviderEvent
+from callsvc.calls import service as calls_service
+from callsvc.calls.events import EventStatus, ParsedDelivery
 from callsvc.clock import Clock
 from callsvc.db import insert_ignoring_conflict
 from callsvc.errors import Conflict, NotFound
+from callsvc.ingestion.models import ProviderEvent
 from callsvc.ops import metrics
 from callsvc.providers import registry
-from callsvc.providers.base import Delivery, PayloadInvalid, ProviderAdapter, SignatureInvalid
+from callsvc.providers.base import PayloadInvalid, ProviderAdapter, SignatureInvalid, WebhookRequest
 from callsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Receipt:
     error: PayloadInvalid | None = None
 
 
-def _raw_row(provider: str, delivery: Delivery, **fields: object) -> dict[str, object]:
+def _raw_row(provider: str, delivery: WebhookRequest, **fields: object) -> dict[str, object]:
     headers = {name: value for name, value in delivery.headers.items() if name not in UNKEPT_HEADERS}
     return {
         "provider": provider,
@@ -64,7 +64,7 @@ def _check_call_ids(parsed: ParsedDelivery) -> None:
 
 
 def receive(
-    session: Session, *, adapter: ProviderAdapter, delivery: Delivery, settings: Settings, clock: Clock
+    session: Session, *, adapter: ProviderAdapter, delivery: WebhookRequest, settings: Settings, clock: Clock
 ) -> Receipt:
     """Take one webhook delivery; an authentic one is kept whatever happens when it is applied."""
     try:
@@ -78,7 +78,7 @@ def receive(
     except PayloadInvalid as exc:
         session.execute(
             ProviderEvent.__table__.insert().values(
-                _raw_row(adapter.name, delivery, status=DeliveryStatus.rejected, error=exc.detail)
+                _raw_row(adapter.name, delivery, status=EventStatus.rejected, error=exc.detail)
             )
         )
         metrics.webhooks.labels(adapter.name, "rejected").inc()
@@ -95,7 +95,7 @@ def receive(
             dedupe_key=dedupe_key,
             type=parsed.type[:EVENT_TYPE_LENGTH],
             provider_call_id=parsed.provider_call_id,
-            status=DeliveryStatus.unprocessed,
+            status=EventStatus.unprocessed,
         ),
         ["provider", "dedupe_key"],
     )
@@ -115,7 +115,7 @@ def apply_delivery(
     try:
         with session.begin_nested():
             for index, event in enumerate(parsed.events):
-                service.apply_event(
+                calls_service.apply_event(
                     session,
                     provider=raw.provider,
                     event=event,
@@ -127,29 +127,15 @@ def apply_delivery(
     except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
         # The message may quote the payload; it is kept on the row, and only its type is logged.
         log.error("could not apply %s event %s: %s", raw.provider, raw.id, type(exc).__name__)
-        raw.status = DeliveryStatus.unprocessed
+        raw.status = EventStatus.unprocessed
         raw.error = f"{type(exc).__name__}: {exc}"[:2000]
         session.add(raw)
         return False
-    raw.status = DeliveryStatus.applied
+    raw.status = EventStatus.applied
     raw.error = None
     raw.applied_at = clock.now()
     session.add(raw)
     return True
-
-
-def list_events(
-    session: Session, *, status: DeliveryStatus | None, provider: str | None, after_id: int | None, limit: int
-) -> list[ProviderEvent]:
-    """List kept deliveries by id, optionally only those of one status or provider."""
-    query = select(ProviderEvent).order_by(ProviderEvent.id).limit(limit)
-    if status is not None:
-        query = query.where(ProviderEvent.status == status)
-    if provider is not None:
-        query = query.where(ProviderEvent.provider == provider)
-    if after_id is not None:
-        query = query.where(ProviderEvent.id > after_id)
-    return list(session.exec(query).scalars())
 
 
 def replay(session: Session, *, event_id: int, settings: Settings, clock: Clock) -> ProviderEvent:
@@ -158,15 +144,15 @@ def replay(session: Session, *, event_id: int, settings: Settings, clock: Clock)
     raw = session.exec(select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()).scalars().first()
     if raw is None:
         raise NotFound(f"event {event_id} does not exist", code="event_not_found")
-    if raw.status == DeliveryStatus.applied:
+    if raw.status == EventStatus.applied:
         raise Conflict(f"event {event_id} is already applied", code="event_already_applied")
-    if raw.status == DeliveryStatus.rejected:
+    if raw.status == EventStatus.rejected:
         raise Conflict(
             f"event {event_id} was rejected: its body is not the provider's format, so there is nothing to apply",
             code="event_rejected",
         )
     adapter = registry.get_adapter(raw.provider, settings)
-    delivery = Delivery(
+    delivery = WebhookRequest(
         method=raw.method,
         url=raw.url,
         headers=json.loads(raw.headers),

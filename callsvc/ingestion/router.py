@@ -1,0 +1,114 @@
+"""The PBX webhook routes and /v1/events, the admin's view of what they delivered."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import Session
+
+from callsvc.auth.dependencies import AdminKey
+from callsvc.calls.events import EventStatus
+from callsvc.clock import Clock, ClockDep
+from callsvc.db import SessionDep
+from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.ingestion import pipeline, service
+from callsvc.ingestion.schemas import ProviderEventRead, WebhookReceipt
+from callsvc.pagination import Page, PageParams, by_id, make_page
+from callsvc.providers import registry
+from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
+from callsvc.settings import Settings, SettingsDep
+
+webhooks_router = APIRouter(tags=["webhooks"])
+events_router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def public_url(request: Request, settings: SettingsDep) -> str:
+    """The URL the provider called: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
+    if not settings.public_url:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return settings.public_url.rstrip("/") + request.url.path + query
+
+
+async def read_webhook_request(request: Request, settings: SettingsDep, clock: ClockDep) -> WebhookRequest:
+    """Read the raw request once, before any parsing, for the signature check."""
+    return WebhookRequest(
+        method=request.method,
+        url=public_url(request, settings),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=await request.body(),
+        received_at=clock.now(),
+        client_host=request.client.host if request.client else None,
+    )
+
+
+WebhookRequestDep = Annotated[WebhookRequest, Depends(read_webhook_request)]
+
+
+def _receive(
+    provider: str, delivery: WebhookRequest, session: Session, settings: Settings, clock: Clock
+) -> JSONResponse:
+    adapter = registry.get_adapter(provider, settings)
+    receipt = pipeline.receive(session, adapter=adapter, delivery=delivery, settings=settings, clock=clock)
+    if receipt.error is not None:
+        return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
+    return JSONResponse({"status": receipt.status})
+
+
+WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
+
+
+@webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_webhook(
+    provider: str, delivery: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
+    """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
+    return _receive(provider, delivery, session, settings, clock)
+
+
+@webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_mango_event(
+    event_type: str, delivery: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
+    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
+    return _receive("mango", delivery, session, settings, clock)
+
+
+@webhooks_router.get(
+    "/webhooks/zadarma", response_class=PlainTextResponse, responses=error_responses(NotFound, Invalid)
+)
+def echo_zadarma(zd_echo: Annotated[str, Query(max_length=200)], settings: SettingsDep) -> str:
+    """Answer the check Zadarma makes when the notification URL is saved: the zd_echo value, as plain text."""
+    registry.get_adapter("zadarma", settings)
+    return zd_echo
+
+
+@events_router.get(
+    "", response_model=Page[ProviderEventRead], responses=error_responses(Unauthorized, Forbidden, Invalid)
+)
+def list_events(
+    session: SessionDep,
+    _: AdminKey,
+    page: PageParams,
+    status: EventStatus | None = None,
+    provider: str | None = None,
+) -> Page[ProviderEventRead]:
+    """The raw webhook deliveries, oldest first; `status=unprocessed` lists those waiting for a replay."""
+    after = page.after(int)
+    rows = service.list_events(
+        session, status=status, provider=provider, after_id=after[0] if after else None, limit=page.limit
+    )
+    return make_page(rows, limit=page.limit, position=by_id, to_item=ProviderEventRead.model_validate)
+
+
+@events_router.post(
+    "/{event_id}/replay",
+    response_model=ProviderEventRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+def replay_event(
+    event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
+) -> ProviderEventRead:
+    """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
+    event = pipeline.replay(session, event_id=event_id, settings=settings, clock=clock)
+    return ProviderEventRead.model_validate(event)

@@ -1,0 +1,33 @@
+"""Reading the kept deliveries: the admin's list, and the log shown with each call."""
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from callsvc.calls.events import EventStatus
+from callsvc.calls.models import Call
+from callsvc.calls.schemas import CallEventRead
+from callsvc.ingestion.models import ProviderEvent
+
+
+def list_events(
+    session: Session, *, status: EventStatus | None, provider: str | None, after_id: int | None, limit: int
+) -> list[ProviderEvent]:
+    """List kept deliveries by id, optionally only those of one status or provider."""
+    query = select(ProviderEvent).order_by(ProviderEvent.id).limit(limit)
+    if status is not None:
+        query = query.where(ProviderEvent.status == status)
+    if provider is not None:
+        query = query.where(ProviderEvent.provider == provider)
+    if after_id is not None:
+        query = query.where(ProviderEvent.id > after_id)
+    return list(session.exec(query).scalars())
+
+
+def delivery_log(session: Session, call: Call) -> list[CallEventRead]:
+    """The raw deliveries a call was built from, in the order they arrived."""
+    deliveries = session.exec(
+        select(ProviderEvent)
+        .where(ProviderEvent.provider == call.provider, ProviderEvent.provider_call_id == call.provider_call_id)
+        .order_by(ProviderEvent.received_at, ProviderEvent.id)
+    ).scalars()
+    return [CallEventRead.model_validate(delivery) for delivery in deliveries]
