@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -14,12 +15,16 @@ from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
+from callsvc.jobs import JobContext
 from callsvc.logs import log_request
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
 from callsvc.outcomes.router import router as outcomes_router
 from callsvc.scheduler import build_scheduler
 from callsvc.settings import Settings
+
+# Outbound calls (to CRMs) must never hold a job for long: a slow peer gets a timeout, not a thread.
+OUTBOUND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -35,9 +40,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         if not hasattr(app.state, "session_factory"):
             engine = build_engine(settings)
             app.state.session_factory = build_session_factory(engine)
+        http = httpx.Client(timeout=OUTBOUND_TIMEOUT, follow_redirects=False)
+        app.state.jobs = JobContext(
+            session_factory=app.state.session_factory, settings=settings, clock=app.state.clock, http=http
+        )
         scheduler = None
         if settings.scheduler_enabled:
-            scheduler = build_scheduler(settings, app.state.session_factory, app.state.clock)
+            scheduler = build_scheduler(app.state.jobs)
             scheduler.start()
         app.state.scheduler = scheduler
         try:
@@ -45,6 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown()
+            http.close()
             if engine is not None:
                 engine.dispose()
 

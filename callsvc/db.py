@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -116,3 +117,24 @@ def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, A
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
     return session.execute(statement).scalar_one_or_none()
+
+
+# Lock not available, query cancelled (statement or lock timeout), serialization failure, deadlock,
+# and the server ending the session: each may pass by itself, so the work is worth trying again.
+TRANSIENT_SQLSTATES = {"55P03", "57014", "40001", "40P01", "57P01", "57P02", "57P03"}
+# SQLITE_BUSY and SQLITE_LOCKED: another writer held the database longer than busy_timeout.
+TRANSIENT_SQLITE_CODES = {5, 6}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether a database failure may pass by itself: a timeout, a lock, a deadlock or a lost connection."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte.
+    return code is not None and code & 0xFF in TRANSIENT_SQLITE_CODES

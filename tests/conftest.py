@@ -15,6 +15,7 @@ from sqlmodel import Session
 from callsvc.app import create_app
 from callsvc.clock import Clock
 from callsvc.db import build_engine, build_session_factory
+from callsvc.jobs import JobContext
 from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
 from tests.factories import GENERIC_SECRET
@@ -112,6 +113,12 @@ def settings(database_url: str, settings_overrides: dict) -> Settings:
         **settings_overrides,
     }
     return Settings(**values)
+
+
+@pytest.fixture
+def job_context(session_factory, settings: Settings, clock: FrozenClock) -> JobContext:
+    """What the scheduler hands a job, on the test's transaction and clock."""
+    return JobContext(session_factory=session_factory, settings=settings, clock=clock)
 
 
 @pytest.fixture
