@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
+from callsvc.ingestion import service as ingestion_service
 from callsvc.ops import metrics
 from callsvc.outcomes import service as outcomes_service
 from callsvc.schema import is_at_head
@@ -41,4 +42,7 @@ def get_metrics(session: SessionDep, clock: ClockDep) -> PlainTextResponse:
     pending, overdue = outcomes_service.count_pending(session, now=clock.now())
     metrics.queue_pending.set(pending)
     metrics.queue_overdue.set(overdue)
+    retrying, left_for_admin = ingestion_service.count_unprocessed(session)
+    metrics.events_unprocessed.labels("true").set(retrying)
+    metrics.events_unprocessed.labels("false").set(left_for_admin)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -148,6 +148,15 @@ class TestTransientFailures:
         assert retry_transient(job_context) == []
         assert kept(session)[0].status == "unprocessed"
 
+    def test_metrics_count_deliveries_waiting_for_a_retry_and_those_left_for_an_admin(self, client, failing_apply):
+        failing_apply(lock_timeout(), times=1)
+        post_generic(client, answered_call("t5")[0])
+        failing_apply(RuntimeError("simulated bug"), times=1)
+        post_generic(client, answered_call("t6")[0])
+        text = client.get("/metrics").text
+        assert 'callsvc_events_unprocessed{retrying="true"} 1.0' in text
+        assert 'callsvc_events_unprocessed{retrying="false"} 1.0' in text
+
     def test_retries_are_counted_in_metrics(self, client, session, clock, job_context, failing_apply):
         before = metrics.webhook_retries.labels("applied")._value.get()
         failing_apply(lock_timeout(), times=1)
