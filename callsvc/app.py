@@ -14,7 +14,7 @@ from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
-from callsvc.logs import log_request
+from callsvc.logs import AccessLogMiddleware
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
 from callsvc.outcomes.router import router as outcomes_router
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     # The calls package shows each call's raw deliveries without depending on the package that keeps them.
     app.state.delivery_log = ingestion_service.delivery_log
     install_error_handlers(app)
-    app.middleware("http")(log_request)
+    app.add_middleware(AccessLogMiddleware)
     for router in (
         webhooks_router,
         calls_router,
