@@ -14,6 +14,7 @@ from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
+from callsvc.limits import BodyLimitMiddleware
 from callsvc.logs import AccessLogMiddleware
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
@@ -60,6 +61,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     # The calls package shows each call's raw deliveries without depending on the package that keeps them.
     app.state.delivery_log = ingestion_service.delivery_log
     install_error_handlers(app)
+    # The last one added runs first: the access log sees the 413s and 408s of the body limit.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_seconds=settings.body_read_timeout_seconds,
+    )
     app.add_middleware(AccessLogMiddleware)
     for router in (
         webhooks_router,

@@ -38,3 +38,9 @@ def test_a_webhook_body_is_never_logged(client, access_lines):
     [line] = access_lines()
     assert (line["path"], line["status"]) == ("/webhooks/{provider}", 401)
     assert "9161234567" not in json.dumps(line)
+
+
+def test_a_body_refused_for_its_size_is_logged_with_its_status(client, access_lines):
+    client.post("/webhooks/generic", content=b"x" * (client.app.state.settings.max_body_bytes + 1))
+    [line] = access_lines()
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/webhooks/generic", 413)
