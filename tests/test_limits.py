@@ -7,11 +7,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from callsvc.db import build_engine
+from callsvc.schema import MIGRATION_LOCK_KEY, upgrade_to_head
+from callsvc.settings import Settings
+from tests.conftest import TEST_DATABASE_URL
 from tests.factories import GENERIC_SECRET, answered_call, create_key, post_generic
 
 CAP = 4096
@@ -149,3 +156,54 @@ def test_a_body_trickling_in_gets_408_and_the_connection_closes(server, path):
         "detail": f"the request body took longer than {READ_TIMEOUT_SECONDS:g} s to arrive",
         "code": "body_read_timeout",
     }
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="row locks held across connections: PostgreSQL")
+def test_an_update_behind_a_row_lock_gives_up_at_the_lock_timeout(database_url, engine):
+    waiting = build_engine(Settings(database_url=database_url, db_lock_timeout_ms=300))
+    with engine.connect() as holder, waiting.connect() as waiter:
+        # The migration's own row: committed in every database, so both connections see it.
+        holder.execute(text("SELECT version_num FROM alembic_version FOR UPDATE"))
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            waiter.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        waited = time.monotonic() - started
+        holder.rollback()
+    waiting.dispose()
+    assert 0.3 <= waited < 2
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="statement timeouts: PostgreSQL")
+def test_a_statement_running_past_the_statement_timeout_is_cancelled(database_url):
+    limited = build_engine(Settings(database_url=database_url, db_statement_timeout_ms=200))
+    with limited.connect() as connection, pytest.raises(OperationalError, match="statement timeout"):
+        connection.execute(text("SELECT pg_sleep(10)"))
+    limited.dispose()
+
+
+def test_sqlite_waits_for_another_writer_only_as_long_as_the_lock_timeout(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'locked.db'}", db_lock_timeout_ms=300)
+    holder_engine, waiter_engine = build_engine(settings), build_engine(settings)
+    with holder_engine.connect() as holder, waiter_engine.connect() as waiter:
+        holder.execute(text("CREATE TABLE t (id INTEGER)"))  # the writer keeps its lock until it commits
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"):
+            waiter.execute(text("INSERT INTO t VALUES (1)"))
+        waited = time.monotonic() - started
+    holder_engine.dispose()
+    waiter_engine.dispose()
+    assert 0.3 <= waited < 2
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="the migration lock is PostgreSQL's")
+def test_a_process_starting_during_another_s_migration_waits_past_the_lock_timeout(database_url, engine):
+    starting = build_engine(Settings(database_url=database_url, db_lock_timeout_ms=100))
+    with engine.connect() as migrating, ThreadPoolExecutor(1) as pool:
+        migrating.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        upgrade = pool.submit(upgrade_to_head, starting)
+        time.sleep(0.5)
+        assert not upgrade.done()
+        migrating.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        migrating.commit()
+        upgrade.result(timeout=30)
+    starting.dispose()
