@@ -1,5 +1,6 @@
 """The FastAPI application and its lifespan."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,8 @@ from callsvc.outcomes.router import router as outcomes_router
 from callsvc.scheduler import build_scheduler
 from callsvc.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
@@ -32,6 +35,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.zadarma_api_secret and not settings.zadarma_allowed_ips:
+            log.warning(
+                "CALLSVC_ZADARMA_API_SECRET is set without CALLSVC_ZADARMA_ALLOWED_IPS: Zadarma's signature leaves "
+                "the duration and disposition out, so a captured notification can be replayed with them altered; "
+                "list Zadarma's addresses in CALLSVC_ZADARMA_ALLOWED_IPS"
+            )
         engine = None
         if not hasattr(app.state, "session_factory"):
             engine = build_engine(settings)
