@@ -24,8 +24,6 @@ SQLModel.metadata.naming_convention = {
 }
 metadata: MetaData = SQLModel.metadata
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back tz-aware."""
@@ -53,8 +51,18 @@ def build_engine(settings: Settings) -> Engine:
     Statement parameters are left out of error messages: they hold phone numbers.
     """
     if not settings.is_sqlite:
+        # Without these a stalled or locked database holds a request, and its pooled connection, for good.
+        options = (
+            f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout={settings.db_lock_timeout_ms}"
+        )
         return create_engine(
-            settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            settings.database_url,
+            connect_args={"connect_timeout": settings.db_connect_timeout_s, "options": options},
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=settings.db_connect_timeout_s,
+            hide_parameters=True,
         )
     # SQLite lets one writer in at a time; with a single pooled connection, requests queue on
     # the pool (first come, first served) instead of polling SQLite's busy handler.
@@ -74,7 +82,8 @@ def build_engine(settings: Settings) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Another process holding the write lock (a migration, the command line) is waited for this long.
+        cursor.execute(f"PRAGMA busy_timeout={settings.db_lock_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
