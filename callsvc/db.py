@@ -55,9 +55,18 @@ def build_engine(settings: Settings) -> Engine:
         options = (
             f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout={settings.db_lock_timeout_ms}"
         )
+        # The server enforces the two timeouts above; a network that stops carrying packets is caught
+        # here instead, so an open connection to a vanished server fails rather than hangs.
+        network = {
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": settings.db_statement_timeout_ms + settings.db_connect_timeout_s * 1000,
+        }
         return create_engine(
             settings.database_url,
-            connect_args={"connect_timeout": settings.db_connect_timeout_s, "options": options},
+            connect_args={"connect_timeout": settings.db_connect_timeout_s, "options": options, **network},
             pool_pre_ping=True,
             pool_size=10,
             max_overflow=10,
