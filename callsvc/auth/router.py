@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from callsvc.api import RowId
 from callsvc.auth import service
 from callsvc.auth.dependencies import AdminKey
 from callsvc.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -33,6 +34,6 @@ def list_keys(
 
 
 @router.delete("/{key_id}", response_model=ApiKeyRead, responses=error_responses(Forbidden, NotFound))
-def revoke_key(key_id: int, session: SessionDep, clock: ClockDep, _: AdminKey) -> ApiKey:
+def revoke_key(key_id: RowId, session: SessionDep, clock: ClockDep, _: AdminKey) -> ApiKey:
     """Revoke a key at once."""
     return service.revoke_key(session, key_id=key_id, now=clock.now())

@@ -1,11 +1,11 @@
 """/v1/calls: the change feed, one call, and assigning a call."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
+from callsvc.api import Day, Instant, RowId, TimeZoneDep
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.calls import service
 from callsvc.calls.dependencies import CallFromPath, DeliveryLogDep
@@ -22,12 +22,11 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
 
 def call_filter(
-    settings: SettingsDep,
-    updated_since: datetime | None = None,
-    started_from: date | None = None,
-    started_to: date | None = None,
-    tz: str | None = Query(None, description="IANA time zone of started_from/started_to; CALLSVC_TIMEZONE if unset"),
-    manager: int | None = None,
+    tz: TimeZoneDep,
+    updated_since: Instant | None = None,
+    started_from: Day | None = None,
+    started_to: Day | None = None,
+    manager: RowId | None = None,
     team: str | None = None,
     line: str | None = None,
     direction: Direction | None = None,
@@ -38,18 +37,11 @@ def call_filter(
     stale: bool | None = None,
 ) -> service.CallFilter:
     """Collect the feed's filters from the query string."""
-    timezone = tz or settings.timezone
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(f"unknown time zone {timezone!r}", code="invalid_timezone", field="tz") from exc
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise Invalid("updated_since needs a UTC offset, e.g. 2026-11-22T10:00:00Z", field="updated_since")
     return service.CallFilter(
         updated_since=updated_since,
         started_from=started_from,
         started_to=started_to,
-        tz=timezone,
+        tz=tz,
         manager=manager,
         team=team,
         line=line,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
+from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey
 from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock, ClockDep
@@ -107,7 +108,7 @@ def list_events(
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
 def replay_event(
-    event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
+    event_id: RowId, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
 ) -> ProviderEventRead:
     """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
     event = pipeline.replay(session, event_id=event_id, settings=settings, clock=clock)

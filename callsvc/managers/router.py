@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
@@ -40,7 +41,9 @@ def get_manager(manager: ManagerFromPath) -> Manager:
 
 
 @router.patch("/{manager_id}", response_model=ManagerRead, responses=error_responses(Forbidden, NotFound, Conflict))
-def update_manager(data: ManagerUpdate, manager_id: int, session: SessionDep, clock: ClockDep, _: AdminKey) -> Manager:
+def update_manager(
+    data: ManagerUpdate, manager_id: RowId, session: SessionDep, clock: ClockDep, _: AdminKey
+) -> Manager:
     """Change a manager's name, team, activity or identities."""
     manager = service.get_manager(session, manager_id)
     return service.update_manager(session, manager=manager, data=data, now=clock.now())
