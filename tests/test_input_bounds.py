@@ -2,13 +2,21 @@
 
 import base64
 import json
+import re
 
 import pytest
 
 from tests.factories import answered_call, create_key, create_manager, record_call
+from tests.test_openapi import SPEC
 
 TOO_BIG = 2**31  # one past the INTEGER columns' range (int4 on PostgreSQL)
 HUGE = 10**30
+V1_OPERATIONS = [
+    (method.upper(), path)
+    for path, operations in json.loads(SPEC.read_text())["paths"].items()
+    if path.startswith("/v1/")
+    for method in operations
+]
 
 
 def cursor_of(*values) -> str:
@@ -146,3 +154,64 @@ class TestCursors:
         first = client.get("/v1/keys", params={"limit": 1}, headers=admin).json()
         again = client.get("/v1/keys", params={"cursor": first["next_cursor"]}, headers=admin)
         assert again.status_code == 200
+
+
+class TestText:
+    @pytest.mark.parametrize(
+        ("path", "field"),
+        [
+            ("/v1/calls?team=a%00b", "query.team"),
+            ("/v1/calls?line=%FF", "query.line"),
+            ("/v1/calls?%00=1", "query"),
+            ("/v1/calls?team=%ED%A0%80", "query.team"),  # a UTF-16 surrogate, encoded as if it were UTF-8
+            ("/v1/outcomes/spam%00", "path"),
+            ("/v1/outcomes/%C3%28", "path"),
+            ("/v1/keys?cursor=%00", "query.cursor"),
+        ],
+    )
+    def test_nul_or_broken_utf8_in_the_url_is_422(self, client, admin, path, field):
+        assert_422(client.get(path, headers=admin), field, code="invalid_text")
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            b'{"name": "Anna\\u0000"}',
+            b'{"name": "Anna", "identities": [{"provider": "generic", "identity": "1\\u00000"}]}',
+            b'{"name": "Anna\\ud800"}',
+            b'{"name": "Anna\\udc00\\ud800"}',
+            b'{"name\\u0000": "Anna"}',
+            b'{"name": "Anna \xff"}',
+            b'{"name": "Anna \xed\xa0\x80"}',
+        ],
+    )
+    def test_nul_or_broken_utf8_in_a_body_is_422(self, client, admin, content):
+        response = client.post("/v1/managers", content=content, headers={**admin, "content-type": "application/json"})
+        assert_422(response, "body", code="invalid_text")
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            b'{"name": "Anna", "active": ' + b"1" * 5000 + b"}",
+        ],
+    )
+    def test_a_body_the_json_parser_cannot_read_is_422(self, client, admin, content):
+        response = client.post("/v1/managers", content=content, headers={**admin, "content-type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert response.json()["field"].startswith("body")
+
+    def test_a_raw_nul_byte_is_not_json(self, client, admin):
+        content = b'{"name": "Anna\x00"}'
+        response = client.post("/v1/managers", content=content, headers={**admin, "content-type": "application/json"})
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_request")
+
+    def test_a_note_with_nul_is_refused_before_it_reaches_the_database(self, client, admin, call_id):
+        body = {"outcome": "spam", "note": "tagged\x00"}
+        response = client.post(f"/v1/calls/{call_id}/outcome", headers=admin, json=body)
+        assert_422(response, "body", code="invalid_text")
+        assert client.get(f"/v1/calls/{call_id}", headers=admin).json()["outcome"] is None
+
+    @pytest.mark.parametrize(("method", "path"), V1_OPERATIONS)
+    def test_every_v1_route_checks_its_text(self, client, admin, method, path):
+        url = re.sub(r"{\w+}", "1", path)
+        assert_422(client.request(method, url, params={"x": "\x00"}, headers=admin), "query.x", code="invalid_text")

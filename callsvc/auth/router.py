@@ -1,8 +1,6 @@
 """/v1/keys: admins create, list and revoke API keys."""
 
-from fastapi import APIRouter
-
-from callsvc.api import RowId
+from callsvc.api import RowId, api_router
 from callsvc.auth import service
 from callsvc.auth.dependencies import AdminKey
 from callsvc.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -11,7 +9,7 @@ from callsvc.db import SessionDep
 from callsvc.errors import Forbidden, Invalid, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, by_id, make_page
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = api_router(prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated, responses=error_responses(Forbidden, Invalid))

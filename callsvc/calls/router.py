@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
-from callsvc.api import Day, Instant, RowId, TimeZoneDep
+from callsvc.api import Day, Instant, RowId, TimeZoneDep, api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.calls import service
 from callsvc.calls.dependencies import CallFromPath, DeliveryLogDep
@@ -18,7 +18,7 @@ from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_res
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
-router = APIRouter(prefix="/v1/calls", tags=["calls"])
+router = api_router(prefix="/v1/calls", tags=["calls"])
 
 
 def call_filter(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
-from callsvc.api import RowId
+from callsvc.api import RowId, api_router
 from callsvc.auth.dependencies import AdminKey
 from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock, ClockDep
@@ -20,7 +20,7 @@ from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequ
 from callsvc.settings import Settings, SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
-events_router = APIRouter(prefix="/v1/events", tags=["events"])
+events_router = api_router(prefix="/v1/events", tags=["events"])
 
 
 def public_url(request: Request, settings: SettingsDep) -> str:

@@ -1,8 +1,6 @@
 """/v1/managers."""
 
-from fastapi import APIRouter
-
-from callsvc.api import RowId
+from callsvc.api import RowId, api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
@@ -12,7 +10,7 @@ from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
 from callsvc.pagination import Page, PageParams, by_id, make_page
 
-router = APIRouter(prefix="/v1/managers", tags=["managers"])
+router = api_router(prefix="/v1/managers", tags=["managers"])
 
 
 @router.post("", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict))

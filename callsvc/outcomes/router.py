@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import Depends, Header, Response
 
+from callsvc.api import api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey, require
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls import service as calls_service
@@ -20,7 +21,7 @@ from callsvc.outcomes.schemas import Gate, OutcomeCreate, OutcomeRead, OutcomeUp
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
-router = APIRouter()
+router = api_router()
 
 TaggerKey = Annotated[ApiKey, Depends(require(Role.admin, Role.supervisor, Role.rep))]
 
