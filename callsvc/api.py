@@ -1,4 +1,4 @@
-"""What every /v1 route shares: bounded input types, and text a database can store."""
+"""What every /v1 route shares: bounded input types, text a database can store, and the errors all may answer."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, Field
 from starlette.types import Scope
 
-from callsvc.errors import Invalid
+from callsvc.errors import Invalid, Unauthorized, error_responses
 from callsvc.settings import SettingsDep
 
 # Ids are INTEGER columns (int4 on PostgreSQL); a larger number names no row and overflows the driver.
@@ -153,5 +153,5 @@ class CheckedRoute(APIRoute):
 
 
 def api_router(**options: Any) -> APIRouter:
-    """A /v1 router: its routes check their text."""
-    return APIRouter(route_class=CheckedRoute, **options)
+    """A /v1 router: its routes check their text and document the 401 and 422 every one of them may answer."""
+    return APIRouter(route_class=CheckedRoute, responses=error_responses(Unauthorized, Invalid), **options)

@@ -14,7 +14,7 @@ from callsvc.calls.models import CallStatus
 from callsvc.calls.schemas import CallAssign, CallDetail, CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
@@ -54,7 +54,7 @@ def call_filter(
     )
 
 
-@router.get("", response_model=Page[CallRead], responses=error_responses(Unauthorized, Invalid))
+@router.get("", response_model=Page[CallRead])
 def list_calls(
     session: SessionDep,
     settings: SettingsDep,
@@ -82,7 +82,7 @@ def list_calls(
     )
 
 
-@router.get("/{call_id}", response_model=CallDetail, responses=error_responses(Unauthorized, NotFound))
+@router.get("/{call_id}", response_model=CallDetail, responses=error_responses(NotFound))
 def get_call(
     call: CallFromPath,
     response: Response,
@@ -100,7 +100,7 @@ def get_call(
 @router.patch(
     "/{call_id}",
     response_model=CallRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Invalid),
+    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
 )
 def assign_call(
     key: AdminKey, call: CallFromPath, data: CallAssign, session: SessionDep, settings: SettingsDep, clock: ClockDep

@@ -4,7 +4,7 @@ from callsvc.api import RowId, api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, error_responses
+from callsvc.errors import Conflict, ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.managers import service
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
@@ -13,13 +13,15 @@ from callsvc.pagination import Page, PageParams, by_id, make_page
 router = api_router(prefix="/v1/managers", tags=["managers"])
 
 
-@router.post("", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict))
+@router.post(
+    "", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict, ContentTooLarge)
+)
 def create_manager(data: ManagerCreate, session: SessionDep, clock: ClockDep, _: AdminKey) -> Manager:
     """Register a manager with the identities each PBX knows them by."""
     return service.create_manager(session, data=data, now=clock.now())
 
 
-@router.get("", response_model=Page[ManagerRead], responses=error_responses(Invalid))
+@router.get("", response_model=Page[ManagerRead])
 def list_managers(
     session: SessionDep,
     key: CurrentKey,
@@ -38,7 +40,11 @@ def get_manager(manager: ManagerFromPath) -> Manager:
     return manager
 
 
-@router.patch("/{manager_id}", response_model=ManagerRead, responses=error_responses(Forbidden, NotFound, Conflict))
+@router.patch(
+    "/{manager_id}",
+    response_model=ManagerRead,
+    responses=error_responses(Forbidden, NotFound, Conflict, ContentTooLarge),
+)
 def update_manager(
     data: ManagerUpdate, manager_id: RowId, session: SessionDep, clock: ClockDep, _: AdminKey
 ) -> Manager:
