@@ -84,6 +84,7 @@ def list_calls(
 
 @router.get("/{call_id}", response_model=CallDetail, responses=error_responses(NotFound))
 def get_call(
+    key: CurrentKey,
     call: CallFromPath,
     response: Response,
     session: SessionDep,
@@ -94,7 +95,7 @@ def get_call(
     """One call with its outcome history and the raw deliveries it was built from; its ETag in the header."""
     response.headers["ETag"] = service.etag(call)
     deliveries = delivery_log(session, call)
-    return service.to_detail(session, call, deliveries=deliveries, settings=settings, now=clock.now())
+    return service.to_detail(session, call, deliveries=deliveries, actor=key, settings=settings, now=clock.now())
 
 
 @router.patch(
