@@ -65,6 +65,13 @@ class PreconditionFailed(CallsvcError):
     code = "precondition_failed"
 
 
+class ContentTooLarge(CallsvcError):
+    """A request body over CALLSVC_MAX_BODY_BYTES, refused before it is read further."""
+
+    status_code = 413
+    code = "body_too_large"
+
+
 class Invalid(CallsvcError):
     status_code = 422
     code = "invalid"

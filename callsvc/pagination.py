@@ -1,16 +1,17 @@
 """Keyset pagination: opaque cursors and the page every list returns."""
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 
+from callsvc.api import RowId
 from callsvc.errors import Invalid
 
 ItemT = TypeVar("ItemT")
@@ -32,17 +33,29 @@ def encode_cursor(*position: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
+# A position holds stored times, which may come from a PBX's clock rather than ours: any aware
+# time that converts to UTC without overflowing may have been issued.
+_SLACK = timedelta(days=1)
+PositionTime = Annotated[
+    AwareDatetime, Field(ge=datetime.min.replace(tzinfo=UTC) + _SLACK, le=datetime.max.replace(tzinfo=UTC) - _SLACK)
+]
+_POSITION_TYPES: dict[type, Any] = {datetime: PositionTime, int: RowId}
+
+
+@cache
+def _position_adapter(kinds: tuple[type, ...]) -> TypeAdapter[tuple[Any, ...]]:
+    return TypeAdapter(tuple[tuple(_POSITION_TYPES[kind] for kind in kinds)])
+
+
 def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
-    """Unpack a cursor made by encode_cursor, checking each value's type."""
+    """Unpack a cursor made by encode_cursor; 422 for anything it could not have made.
+
+    Strict: a naive time, a bool or a float for an id, or an id no row can have is refused.
+    """
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != len(kinds):
-            raise ValueError("wrong length")
-        return tuple(
-            datetime.fromisoformat(value) if kind is datetime else kind(value)
-            for value, kind in zip(values, kinds, strict=True)
-        )
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return _position_adapter(kinds).validate_json(raw, strict=True)
+    except ValueError as exc:  # bad base64 (binascii.Error) and ValidationError are ValueErrors too
         raise Invalid("cursor is not one this service issued", code="invalid_cursor", field="cursor") from exc
 
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
+from callsvc.api import RowId
 from callsvc.db import UTCDateTime
 
 
@@ -35,7 +36,7 @@ class ApiKeyCreate(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     team: str | None = Field(default=None, min_length=1, max_length=200)
-    manager_id: int | None = None
+    manager_id: RowId | None = None
 
 
 class ApiKeyRead(SQLModel):

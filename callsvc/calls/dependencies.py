@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from callsvc.api import RowId
 from callsvc.auth.dependencies import CurrentKey
 from callsvc.calls import service
 from callsvc.calls.models import Call
@@ -13,7 +14,7 @@ from callsvc.calls.schemas import CallEventRead
 from callsvc.db import SessionDep
 
 
-def visible_call(call_id: int, session: SessionDep, key: CurrentKey) -> Call:
+def visible_call(call_id: RowId, session: SessionDep, key: CurrentKey) -> Call:
     """Return the call in the path if the key may see it; 404 otherwise."""
     return service.get_visible_call(session, call_id=call_id, actor=key)
 

@@ -1,11 +1,11 @@
 """/v1/calls: the change feed, one call, and assigning a call."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Response
 
+from callsvc.api import Day, Instant, RowId, TimeZoneDep, api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.calls import service
 from callsvc.calls.dependencies import CallFromPath, DeliveryLogDep
@@ -14,20 +14,19 @@ from callsvc.calls.models import CallStatus
 from callsvc.calls.schemas import CallAssign, CallDetail, CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Forbidden, Invalid, NotFound, Unauthorized, error_responses
+from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
-router = APIRouter(prefix="/v1/calls", tags=["calls"])
+router = api_router(prefix="/v1/calls", tags=["calls"])
 
 
 def call_filter(
-    settings: SettingsDep,
-    updated_since: datetime | None = None,
-    started_from: date | None = None,
-    started_to: date | None = None,
-    tz: str | None = Query(None, description="IANA time zone of started_from/started_to; CALLSVC_TIMEZONE if unset"),
-    manager: int | None = None,
+    tz: TimeZoneDep,
+    updated_since: Instant | None = None,
+    started_from: Day | None = None,
+    started_to: Day | None = None,
+    manager: RowId | None = None,
     team: str | None = None,
     line: str | None = None,
     direction: Direction | None = None,
@@ -38,18 +37,11 @@ def call_filter(
     stale: bool | None = None,
 ) -> service.CallFilter:
     """Collect the feed's filters from the query string."""
-    timezone = tz or settings.timezone
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(f"unknown time zone {timezone!r}", code="invalid_timezone", field="tz") from exc
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise Invalid("updated_since needs a UTC offset, e.g. 2026-11-22T10:00:00Z", field="updated_since")
     return service.CallFilter(
         updated_since=updated_since,
         started_from=started_from,
         started_to=started_to,
-        tz=timezone,
+        tz=tz,
         manager=manager,
         team=team,
         line=line,
@@ -62,7 +54,7 @@ def call_filter(
     )
 
 
-@router.get("", response_model=Page[CallRead], responses=error_responses(Unauthorized, Invalid))
+@router.get("", response_model=Page[CallRead])
 def list_calls(
     session: SessionDep,
     settings: SettingsDep,
@@ -90,8 +82,9 @@ def list_calls(
     )
 
 
-@router.get("/{call_id}", response_model=CallDetail, responses=error_responses(Unauthorized, NotFound))
+@router.get("/{call_id}", response_model=CallDetail, responses=error_responses(NotFound))
 def get_call(
+    key: CurrentKey,
     call: CallFromPath,
     response: Response,
     session: SessionDep,
@@ -102,13 +95,13 @@ def get_call(
     """One call with its outcome history and the raw deliveries it was built from; its ETag in the header."""
     response.headers["ETag"] = service.etag(call)
     deliveries = delivery_log(session, call)
-    return service.to_detail(session, call, deliveries=deliveries, settings=settings, now=clock.now())
+    return service.to_detail(session, call, deliveries=deliveries, actor=key, settings=settings, now=clock.now())
 
 
 @router.patch(
     "/{call_id}",
     response_model=CallRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Invalid),
+    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
 )
 def assign_call(
     key: AdminKey, call: CallFromPath, data: CallAssign, session: SessionDep, settings: SettingsDep, clock: ClockDep

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from sqlmodel import SQLModel
 
+from callsvc.api import RowId
 from callsvc.calls.events import Direction, EventStatus
 from callsvc.calls.models import CallStatus
 
@@ -62,4 +63,4 @@ class CallDetail(CallRead):
 
 
 class CallAssign(SQLModel):
-    manager_id: int
+    manager_id: RowId

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlmodel import Session, col
 
-from callsvc.auth.models import ApiKey
+from callsvc.auth.models import ApiKey, Role
 from callsvc.auth.scope import visible_managers
 from callsvc.calls.events import CallEvent, Direction
 from callsvc.calls.models import Call, CallEventRecord, CallStatus
@@ -173,9 +173,18 @@ def get_visible_call(session: Session, *, call_id: int, actor: ApiKey) -> Call:
 
 
 def to_detail(
-    session: Session, call: Call, *, deliveries: list[CallEventRead], settings: Settings, now: datetime
+    session: Session,
+    call: Call,
+    *,
+    deliveries: list[CallEventRead],
+    actor: ApiKey,
+    settings: Settings,
+    now: datetime,
 ) -> CallDetail:
     """Show a call with its outcome history, oldest change first, and the raw deliveries it was built from."""
+    if actor.role != Role.admin:
+        # A delivery's error may quote the SQL that failed on it: that is for admins, who replay it.
+        deliveries = [delivery.model_copy(update={"error": None}) for delivery in deliveries]
     history = session.exec(
         select(OutcomeChange).where(OutcomeChange.call_id == call.id).order_by(OutcomeChange.at, OutcomeChange.id)
     ).scalars()

@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlmodel import SQLModel
 
+from callsvc.api import Instant, RowId
 from callsvc.calls.events import EventStatus
 from callsvc.calls.schemas import CallEventRead
 from callsvc.ingestion.models import ProviderEvent
@@ -25,9 +26,9 @@ class ReplayRequest(SQLModel):
 
     status: Literal[EventStatus.unprocessed, EventStatus.rejected] | None = None
     provider: str | None = Field(default=None, max_length=20)
-    received_from: AwareDatetime | None = None
-    received_to: AwareDatetime | None = None
-    after_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    received_from: Instant | None = None
+    received_to: Instant | None = None
+    after_id: RowId | None = None
     limit: int = Field(default=100, ge=1, le=500)
 
 

@@ -1,26 +1,27 @@
 """/v1/managers."""
 
-from fastapi import APIRouter
-
+from callsvc.api import RowId, api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, error_responses
+from callsvc.errors import Conflict, ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.managers import service
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
 from callsvc.pagination import Page, PageParams, by_id, make_page
 
-router = APIRouter(prefix="/v1/managers", tags=["managers"])
+router = api_router(prefix="/v1/managers", tags=["managers"])
 
 
-@router.post("", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict))
+@router.post(
+    "", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict, ContentTooLarge)
+)
 def create_manager(data: ManagerCreate, session: SessionDep, clock: ClockDep, _: AdminKey) -> Manager:
     """Register a manager with the identities each PBX knows them by."""
     return service.create_manager(session, data=data, now=clock.now())
 
 
-@router.get("", response_model=Page[ManagerRead], responses=error_responses(Invalid))
+@router.get("", response_model=Page[ManagerRead])
 def list_managers(
     session: SessionDep,
     key: CurrentKey,
@@ -39,8 +40,14 @@ def get_manager(manager: ManagerFromPath) -> Manager:
     return manager
 
 
-@router.patch("/{manager_id}", response_model=ManagerRead, responses=error_responses(Forbidden, NotFound, Conflict))
-def update_manager(data: ManagerUpdate, manager_id: int, session: SessionDep, clock: ClockDep, _: AdminKey) -> Manager:
+@router.patch(
+    "/{manager_id}",
+    response_model=ManagerRead,
+    responses=error_responses(Forbidden, NotFound, Conflict, ContentTooLarge),
+)
+def update_manager(
+    data: ManagerUpdate, manager_id: RowId, session: SessionDep, clock: ClockDep, _: AdminKey
+) -> Manager:
     """Change a manager's name, team, activity or identities."""
     manager = service.get_manager(session, manager_id)
     return service.update_manager(session, manager=manager, data=data, now=clock.now())

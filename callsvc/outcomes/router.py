@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import Depends, Header, Response
 
+from callsvc.api import api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey, require
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls import service as calls_service
@@ -12,7 +13,7 @@ from callsvc.calls.dependencies import CallFromPath
 from callsvc.calls.schemas import CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized, error_responses
+from callsvc.errors import Conflict, ContentTooLarge, Forbidden, NotFound, PreconditionFailed, error_responses
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.outcomes import service
 from callsvc.outcomes.models import Outcome
@@ -20,14 +21,12 @@ from callsvc.outcomes.schemas import Gate, OutcomeCreate, OutcomeRead, OutcomeUp
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.settings import SettingsDep
 
-router = APIRouter()
+router = api_router()
 
 TaggerKey = Annotated[ApiKey, Depends(require(Role.admin, Role.supervisor, Role.rep))]
 
 
-@router.get(
-    "/v1/outcomes", tags=["outcomes"], response_model=Page[OutcomeRead], responses=error_responses(Unauthorized)
-)
+@router.get("/v1/outcomes", tags=["outcomes"], response_model=Page[OutcomeRead])
 def list_outcomes(session: SessionDep, _: CurrentKey, active: bool | None = None) -> Page[OutcomeRead]:
     """The outcome catalogue, inactive codes included unless `active` says otherwise."""
     outcomes = service.list_outcomes(session, active=active)
@@ -38,7 +37,7 @@ def list_outcomes(session: SessionDep, _: CurrentKey, active: bool | None = None
     "/v1/outcomes/{code}",
     tags=["outcomes"],
     response_model=OutcomeRead,
-    responses=error_responses(Unauthorized, NotFound),
+    responses=error_responses(NotFound),
 )
 def get_outcome(code: str, session: SessionDep, _: CurrentKey) -> Outcome:
     """Show one outcome code."""
@@ -50,7 +49,7 @@ def get_outcome(code: str, session: SessionDep, _: CurrentKey) -> Outcome:
     tags=["outcomes"],
     status_code=201,
     response_model=OutcomeRead,
-    responses=error_responses(Unauthorized, Forbidden, Conflict),
+    responses=error_responses(Forbidden, Conflict, ContentTooLarge),
 )
 def create_outcome(data: OutcomeCreate, session: SessionDep, _: AdminKey) -> Outcome:
     """Add an outcome code to the catalogue."""
@@ -61,16 +60,14 @@ def create_outcome(data: OutcomeCreate, session: SessionDep, _: AdminKey) -> Out
     "/v1/outcomes/{code}",
     tags=["outcomes"],
     response_model=OutcomeRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound),
+    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
 )
 def update_outcome(code: str, data: OutcomeUpdate, session: SessionDep, _: AdminKey) -> Outcome:
     """Change an outcome's label or rules, or deactivate it with `active: false`."""
     return service.update_outcome(session, outcome=service.get_outcome(session, code), data=data)
 
 
-@router.get(
-    "/v1/queue", tags=["queue"], response_model=Page[QueueItem], responses=error_responses(Unauthorized, Invalid)
-)
+@router.get("/v1/queue", tags=["queue"], response_model=Page[QueueItem])
 def list_queue(
     session: SessionDep,
     settings: SettingsDep,
@@ -96,7 +93,7 @@ def list_queue(
     "/v1/calls/{call_id}/outcome",
     tags=["calls"],
     response_model=CallRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, PreconditionFailed, Invalid),
+    responses=error_responses(Forbidden, NotFound, PreconditionFailed, ContentTooLarge),
 )
 def tag_call(
     data: TagRequest,
@@ -118,7 +115,7 @@ def tag_call(
     "/v1/managers/{manager_id}/gate",
     tags=["managers"],
     response_model=Gate,
-    responses=error_responses(Unauthorized, NotFound),
+    responses=error_responses(NotFound),
 )
 def get_gate(manager: ManagerFromPath, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> Gate:
     """Whether a manager is blocked by overdue untagged calls, for routing scripts and CRM widgets."""

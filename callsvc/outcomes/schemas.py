@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from pydantic import AwareDatetime
 from sqlmodel import Field, SQLModel
 
+from callsvc.api import ColumnInt, Instant
 from callsvc.calls.events import Direction
 from callsvc.calls.models import CallStatus
 from callsvc.calls.schemas import CallRead
@@ -19,7 +19,7 @@ class OutcomeCreate(SQLModel):
     is_negotiation: bool = False
     requires_follow_up: bool = False
     requires_note: bool = False
-    min_talk_seconds: int = Field(default=0, ge=0)
+    min_talk_seconds: ColumnInt = 0
     active: bool = True
 
 
@@ -30,7 +30,7 @@ class OutcomeUpdate(SQLModel):
     is_negotiation: bool = None
     requires_follow_up: bool = None
     requires_note: bool = None
-    min_talk_seconds: int = Field(default=None, ge=0)
+    min_talk_seconds: ColumnInt = None
     active: bool = None
 
 
@@ -47,7 +47,7 @@ class OutcomeRead(SQLModel):
 class TagRequest(SQLModel):
     outcome: str = Field(min_length=1, max_length=50)
     note: str | None = Field(default=None, max_length=10_000)
-    follow_up_at: AwareDatetime | None = None
+    follow_up_at: Instant | None = None
     reason: str | None = Field(default=None, max_length=10_000)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from callsvc.auth.models import Role
 from callsvc.calls import service
+from callsvc.managers.models import Manager
 from callsvc.providers.base import PayloadInvalid
 from callsvc.providers.generic import GenericAdapter
 from tests.factories import (
@@ -16,6 +17,7 @@ from tests.factories import (
     create_manager,
     load_payloads,
     post_generic,
+    record_call,
 )
 from tests.providers.test_zadarma import SECRET as ZADARMA_SECRET
 from tests.providers.test_zadarma import post as post_zadarma
@@ -85,6 +87,44 @@ class TestListUnprocessed:
     def test_only_admins_see_the_deliveries(self, client, session, role):
         response = client.get("/v1/events", headers=key_of(session, role))
         assert (response.status_code, response.json()["code"]) == (403, "role_forbidden")
+
+
+class TestDeliveriesOfACall:
+    @pytest.fixture
+    def anna(self, session) -> Manager:
+        return create_manager(session, name="Anna", team="north", extensions=("101",))
+
+    @pytest.fixture
+    def call_id(self, client, session, anna, request) -> int:
+        """A call of Anna's whose last delivery failed to apply."""
+        events = answered_call("d1", extension="101")
+        call_id = record_call(client, session, events[:3])
+        request.getfixturevalue("broken_apply")
+        assert post_generic(client, events[3]).status_code == 200
+        return call_id
+
+    def test_an_admin_sees_why_a_delivery_failed(self, client, session, call_id):
+        call = client.get(f"/v1/calls/{call_id}", headers=create_key(session)).json()
+        assert call["events"][-1]["status"] == "unprocessed"
+        assert "simulated bug" in call["events"][-1]["error"]
+
+    @pytest.mark.parametrize("role", [Role.crm, Role.supervisor, Role.rep])
+    def test_other_keys_see_that_it_failed_but_not_the_error_which_may_quote_sql(
+        self, client, session, anna, call_id, role
+    ):
+        key = create_key(
+            session,
+            role=role,
+            team="north" if role is Role.supervisor else None,
+            manager_id=anna.id if role is Role.rep else None,
+        )
+        call = client.get(f"/v1/calls/{call_id}", headers=key).json()
+        assert [(event["status"], event["error"]) for event in call["events"]] == [
+            ("applied", None),
+            ("applied", None),
+            ("applied", None),
+            ("unprocessed", None),
+        ]
 
 
 class TestReplay:

@@ -34,9 +34,7 @@ def factory(settings) -> Iterator:
         engine.dispose()
 
 
-def test_a_delivery_blocked_by_a_held_lock_is_kept_and_applied_once_the_lock_is_gone(
-    engine, factory, settings, clock
-):
+def test_a_delivery_blocked_by_a_held_lock_is_kept_and_applied_once_the_lock_is_gone(engine, factory, settings, clock):
     app = create_app(settings, clock=clock)
     app.state.session_factory = factory
     started, _, answered, _ = answered_call("held-1")
