@@ -10,8 +10,10 @@ from callsvc.providers.base import (
     WebhookRequest,
     as_int,
     from_unix,
+    read_json,
     required,
     secrets_equal,
+    text_at,
 )
 from callsvc.settings import Settings
 
@@ -35,21 +37,16 @@ def _envelope(body: bytes) -> dict[str, Any] | None:
     return envelope if isinstance(envelope, dict) else None
 
 
-def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
-    value = data.get(name)
-    return value if isinstance(value, dict) else {}
-
-
 def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEvent]:
-    direction = DIRECTIONS.get(data.get("direction", ""))
+    direction = DIRECTIONS.get(text_at(data, "direction", prefix="data.") or "")
     if direction is None:
         raise PayloadInvalid("data.direction is not inbound or outbound", field="data.direction")
-    user_id = _object(data, "user").get("id")
-    user = str(user_id) if user_id is not None else None
-    client, line = data.get("raw_digits"), _object(data, "number").get("digits")
+    user = text_at(data, "user.id", prefix="data.")
+    client = text_at(data, "raw_digits", prefix="data.")
+    line = text_at(data, "number.digits", prefix="data.")
     outbound = direction is Direction.outbound
     base = {
-        "provider_call_id": str(required(data, "id", prefix="data.")),
+        "provider_call_id": required(data, "id", prefix="data."),
         # When Aircall built the payload: it orders the snapshots of one call, so the latest user wins.
         "seq": as_int(envelope.get("timestamp"), "timestamp"),
     }
@@ -81,9 +78,10 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
                 **base,
             )
         )
-    if data.get("recording"):
+    recording = text_at(data, "recording", prefix="data.")
+    if recording:
         at = events[-1].occurred_at
-        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=data["recording"], **base))
+        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=recording, **base))
     return events
 
 
@@ -105,9 +103,7 @@ class AircallAdapter:
         return delivery.body_digest()
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
-        envelope = _envelope(delivery.body)
-        if envelope is None:
-            raise PayloadInvalid("the body is not a JSON object", field="body")
+        envelope = read_json(delivery.body, "body")
         event = required(envelope, "event")
         data = envelope.get("data")
         if not isinstance(data, dict):

@@ -2,15 +2,22 @@
 
 import hashlib
 import hmac
+import json
+import math
+import re
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from callsvc.calls.events import ParsedDelivery
 from callsvc.errors import Invalid, Unauthorized
 from callsvc.settings import Settings
+
+MAX_JSON_DEPTH = 32
 
 
 class SignatureInvalid(Unauthorized):
@@ -63,7 +70,7 @@ class ProviderAdapter(Protocol):
         ...
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
-        """Map the delivery to call events; raise PayloadInvalid for a body that is not the provider's envelope."""
+        """Map the delivery to call events; raise PayloadInvalid, naming the field, and nothing else for any body."""
         ...
 
 
@@ -72,10 +79,29 @@ def secrets_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def required(fields: Mapping[str, Any], name: str, *, prefix: str = "") -> Any:
-    """Return a field the provider's envelope always carries; PayloadInvalid names it when absent or empty."""
-    value = fields.get(name)
+def as_text(value: Any, field: str) -> str | None:
+    """Read an optional text field; an id may come as a JSON number, never as an object, a list or a boolean."""
     if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise PayloadInvalid(f"{field} is not text", field=field)
+
+
+def text_at(payload: Mapping[str, Any], path: str, *, prefix: str = "") -> str | None:
+    """Read an optional text field at a dotted path (`from.number`); a level that is not an object holds none."""
+    value: Any = payload
+    for name in path.split("."):
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return as_text(value, prefix + path)
+
+
+def required(fields: Mapping[str, Any], name: str, *, prefix: str = "") -> str:
+    """Return a text field the provider's envelope always carries; PayloadInvalid names it when absent or empty."""
+    value = as_text(fields.get(name), f"{prefix}{name}")
+    if value is None:
         raise PayloadInvalid(f"{prefix}{name} is missing", field=f"{prefix}{name}")
     return value
 
@@ -96,3 +122,47 @@ def from_unix(value: Any, field: str) -> datetime:
     if seconds is None:
         raise PayloadInvalid(f"{field} is missing", field=field)
     return datetime.fromtimestamp(seconds, UTC)
+
+
+_UNTIL_THE_CLOSING_QUOTE = rb'"[^"\\]*(?:\\.[^"\\]*)*'
+# A string, or an unterminated one to the end of the body.
+_STRING_OR_REST = _UNTIL_THE_CLOSING_QUOTE + rb'"?'
+_STRINGS = re.compile(_STRING_OR_REST, re.S)
+# Each bracket as a signed byte: +1 opening, -1 closing; everything else is dropped.
+_DEPTH_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+_ALL_BUT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def _nests_deeper_than(raw: bytes, limit: int) -> bool:
+    steps = array("b", _STRINGS.sub(b"", raw).translate(_DEPTH_STEPS, _ALL_BUT_BRACKETS))
+    # The running sum is the depth json.loads would recurse to; summed in C, a megabyte takes milliseconds.
+    return max(accumulate(steps), default=0) > limit
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+def read_json(raw: bytes, field: str) -> dict[str, Any]:
+    """Parse a JSON object a provider sent; anything else, however hostile, is PayloadInvalid naming `field`."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise PayloadInvalid(f"{field} is not UTF-8 text", field=field) from exc
+    # json.loads recurses once per level: a body nested deep enough would exhaust the stack.
+    if _nests_deeper_than(raw, MAX_JSON_DEPTH):
+        raise PayloadInvalid(f"{field} nests deeper than {MAX_JSON_DEPTH} levels", field=field)
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except ValueError as exc:
+        raise PayloadInvalid(f"{field} is not JSON: {exc}", field=field) from exc
+    if not isinstance(value, dict):
+        raise PayloadInvalid(f"{field} is not a JSON object", field=field)
+    return value

@@ -1,7 +1,6 @@
 """callsvc's own JSON format, signed the Standard Webhooks way (see README, "Generic webhooks")."""
 
 import binascii
-import json
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -9,7 +8,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.errors import field_path
-from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
+from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, read_json
 from callsvc.settings import Settings
 
 KIND_BY_TYPE = {
@@ -87,11 +86,7 @@ class GenericAdapter:
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         try:
-            payload = json.loads(delivery.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadInvalid("the body is not a JSON object", field="body") from exc
-        try:
-            event = GenericEvent.model_validate(payload)
+            event = GenericEvent.model_validate(read_json(delivery.body, "body"))
         except ValidationError as exc:
             error = exc.errors()[0]
             field = field_path(error["loc"]) or None

@@ -1,7 +1,6 @@
 """Mango Office VPBX API Realtime events, signed with sha256(key + json + salt) (pbx/PROVIDERS.md, section 3)."""
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,8 +13,10 @@ from callsvc.providers.base import (
     WebhookRequest,
     as_int,
     from_unix,
+    read_json,
     required,
     secrets_equal,
+    text_at,
 )
 from callsvc.settings import Settings
 
@@ -32,74 +33,60 @@ def _event_type(delivery: WebhookRequest) -> str:
     return event_type
 
 
-def _payload(delivery: WebhookRequest) -> dict[str, Any]:
-    try:
-        payload = json.loads(required(delivery.fields(), "json"))
-    except ValueError as exc:
-        raise PayloadInvalid("json is not a JSON object", field="json") from exc
-    if not isinstance(payload, dict):
-        raise PayloadInvalid("json is not a JSON object", field="json")
-    return payload
-
-
-def _party(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    party = payload.get(name)
-    return party if isinstance(party, dict) else {}
+def _text(payload: dict[str, Any], path: str) -> str | None:
+    return text_at(payload, path, prefix="json.")
 
 
 def _at(payload: dict[str, Any], name: str) -> datetime:
     return from_unix(payload.get(name), f"json.{name}")
 
 
+def _seq(payload: dict[str, Any]) -> int | None:
+    return as_int(payload.get("seq"), "json.seq")
+
+
 def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     """One leg's state (events/call): who was offered the call, who answered, who dials out."""
-    caller, called = _party(payload, "from"), _party(payload, "to")
-    state = payload.get("call_state")
-    base = {
-        "provider_call_id": call_id,
-        "occurred_at": _at(payload, "timestamp"),
-        "seq": as_int(payload.get("seq"), "json.seq"),
-    }
-    if caller.get("extension") and not called.get("extension"):
-        who = str(caller["extension"])
+    state = _text(payload, "call_state")
+    caller, called = _text(payload, "from.extension"), _text(payload, "to.extension")
+    base = {"provider_call_id": call_id, "occurred_at": _at(payload, "timestamp"), "seq": _seq(payload)}
+    if caller and not called:
         if state == "Appeared":
             return [
                 CallEvent(
                     kind=EventKind.started,
                     direction=Direction.outbound,
-                    to_number=international(called.get("number")),
-                    identity=who,
+                    to_number=international(_text(payload, "to.number")),
+                    identity=caller,
                     **base,
                 )
             ]
-        return [CallEvent(kind=EventKind.answered, identity=who, **base)] if state == "Connected" else []
-    if payload.get("location") != "abonent" or not called.get("extension"):
+        return [CallEvent(kind=EventKind.answered, identity=caller, **base)] if state == "Connected" else []
+    if payload.get("location") != "abonent" or not called:
         if state != "Appeared":
             return []
         return [
             CallEvent(
                 kind=EventKind.started,
                 direction=Direction.inbound,
-                from_number=international(caller.get("number")),
-                to_number=international(called.get("line_number")),
+                from_number=international(_text(payload, "from.number")),
+                to_number=international(_text(payload, "to.line_number")),
                 **base,
             )
         ]
     kinds = {"Appeared": EventKind.offered, "Connected": EventKind.answered}
-    return [CallEvent(kind=kinds[state], identity=str(called["extension"]), **base)] if state in kinds else []
+    return [CallEvent(kind=kinds[state], identity=called, **base)] if state in kinds else []
 
 
 def _summary_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     """The whole call once it is over (events/summary)."""
-    direction = DIRECTIONS.get(str(payload.get("call_direction")))
+    direction = DIRECTIONS.get(_text(payload, "call_direction") or "")
     if direction is None:
         raise PayloadInvalid("json.call_direction is not 0, 1 or 2", field="json.call_direction")
-    caller, called = _party(payload, "from"), _party(payload, "to")
     outbound = direction is Direction.outbound
-    employee = caller.get("extension") if outbound else called.get("extension")
-    who = str(employee) if employee else None
-    line = international(payload.get("line_number"))
-    client = international((called if outbound else caller).get("number"))
+    who = _text(payload, "from.extension" if outbound else "to.extension")
+    line = international(_text(payload, "line_number"))
+    client = international(_text(payload, "to.number" if outbound else "from.number"))
     ended_at = _at(payload, "end_time")
     # talk_time is when the call was answered, 0 when it was not.
     talk_time = as_int(payload.get("talk_time"), "json.talk_time")
@@ -143,8 +130,8 @@ def _recording_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
             kind=EventKind.recording,
             provider_call_id=call_id,
             occurred_at=_at(payload, "timestamp"),
-            seq=as_int(payload.get("seq"), "json.seq"),
-            recording_ref=str(required(payload, "recording_id", prefix="json.")),
+            seq=_seq(payload),
+            recording_ref=required(payload, "recording_id", prefix="json."),
         )
     ]
 
@@ -175,10 +162,10 @@ class MangoAdapter:
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         event_type = _event_type(delivery)
-        payload = _payload(delivery)
+        payload = read_json(required(delivery.fields(), "json").encode(), "json")
         mapper = MAPPERS.get(event_type)
         if mapper is None:
             return ParsedDelivery(type=event_type, events=[])
-        call_id = str(required(payload, "entry_id", prefix="json."))
-        state = payload.get("call_state") or payload.get("recording_state")
+        call_id = required(payload, "entry_id", prefix="json.")
+        state = _text(payload, "call_state") or _text(payload, "recording_state")
         return ParsedDelivery(type=f"{event_type}.{state}" if state else event_type, events=mapper(payload, call_id))

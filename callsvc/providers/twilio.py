@@ -9,7 +9,15 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
-from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, as_int, required, secrets_equal
+from callsvc.providers.base import (
+    PayloadInvalid,
+    SignatureInvalid,
+    WebhookRequest,
+    as_int,
+    read_json,
+    required,
+    secrets_equal,
+)
 from callsvc.settings import Settings
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -64,13 +72,9 @@ def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
 def _fields(delivery: WebhookRequest) -> dict[str, str]:
     if _body_sha256(delivery) is None:
         return delivery.fields()
-    try:
-        payload = json.loads(delivery.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadInvalid("the body is not a JSON object", field="body") from exc
-    if not isinstance(payload, dict):
-        raise PayloadInvalid("the body is not a JSON object", field="body")
-    return {name: str(value) for name, value in payload.items()}
+    # Twilio's parameters are text: a JSON value that is not a string stands as its JSON text.
+    payload = read_json(delivery.body, "body")
+    return {name: value if isinstance(value, str) else json.dumps(value) for name, value in payload.items()}
 
 
 def _timestamp(fields: dict[str, str], delivery: WebhookRequest) -> datetime:
