@@ -5,6 +5,7 @@ from typing import Any
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
+    SEQUENCE,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
@@ -48,7 +49,7 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
     base = {
         "provider_call_id": required(data, "id", prefix="data."),
         # When Aircall built the payload: it orders the snapshots of one call, so the latest user wins.
-        "seq": as_int(envelope.get("timestamp"), "timestamp"),
+        "seq": as_int(envelope.get("timestamp"), "timestamp", within=SEQUENCE),
     }
     started_at = from_unix(data.get("started_at"), "data.started_at")
     events = [

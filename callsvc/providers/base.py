@@ -8,7 +8,7 @@ import re
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -17,6 +17,13 @@ from callsvc.calls.events import ParsedDelivery
 from callsvc.errors import Invalid, Unauthorized
 from callsvc.settings import Settings
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+INT32 = range(-(2**31), 2**31)
+# Durations land in INTEGER columns and sequence numbers in a BIGINT one; neither is ever negative.
+SECONDS = range(0, 2**31)
+SEQUENCE = range(0, 2**63)
+# Unix times of 1970-01-01 up to the last second of 9999, the last year a datetime holds.
+UNIX_SECONDS = range(0, 253_402_300_800)
 MAX_JSON_DEPTH = 32
 
 
@@ -106,22 +113,53 @@ def required(fields: Mapping[str, Any], name: str, *, prefix: str = "") -> str:
     return value
 
 
-def as_int(value: Any, field: str) -> int | None:
-    """Read an optional whole number a provider may send as a string."""
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def as_int(value: Any, field: str, *, within: range = INT32) -> int | None:
+    """Read an optional whole number, sent as a number or a string, that must fall `within` a range."""
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise PayloadInvalid(f"{field} is not a whole number", field=field) from exc
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():  # False for inf and nan too
+        number = int(value)
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        if len(value) > 40:  # int() refuses text past 4300 digits; 40 are past every range here already
+            raise _out_of_range(field, within)
+        number = int(value)
+    if number is None:
+        raise PayloadInvalid(f"{field} is not a whole number", field=field)
+    if number not in within:
+        raise _out_of_range(field, within)
+    return number
+
+
+def _out_of_range(field: str, within: range) -> PayloadInvalid:
+    return PayloadInvalid(f"{field} is not between {within.start} and {within.stop - 1}", field=field)
 
 
 def from_unix(value: Any, field: str) -> datetime:
-    """Read a Unix time in seconds (UTC), sent as a number or a string."""
-    seconds = as_int(value, field)
+    """Read a Unix time in seconds (UTC), sent as a number or a string, from 1970 to the year 9999."""
+    seconds = as_int(value, field, within=UNIX_SECONDS)
     if seconds is None:
         raise PayloadInvalid(f"{field} is missing", field=field)
-    return datetime.fromtimestamp(seconds, UTC)
+    return EARLIEST + timedelta(seconds=seconds)
+
+
+def in_utc(at: datetime, field: str) -> datetime:
+    """Return an aware time in UTC; PayloadInvalid when it is naive or falls outside the years 1970 to 9999."""
+    if at.utcoffset() is None:
+        raise PayloadInvalid(f"{field} has no UTC offset", field=field)
+    try:
+        # Year 1 at a positive offset, or 9999 at a negative one, is a UTC time datetime cannot hold.
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or utc < EARLIEST:
+        raise PayloadInvalid(f"{field} is not between 1970 and 9999", field=field)
+    return utc
 
 
 _UNTIL_THE_CLOSING_QUOTE = rb'"[^"\\]*(?:\\.[^"\\]*)*'

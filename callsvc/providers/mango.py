@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.phone import international
 from callsvc.providers.base import (
+    SEQUENCE,
+    UNIX_SECONDS,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
@@ -42,7 +44,7 @@ def _at(payload: dict[str, Any], name: str) -> datetime:
 
 
 def _seq(payload: dict[str, Any]) -> int | None:
-    return as_int(payload.get("seq"), "json.seq")
+    return as_int(payload.get("seq"), "json.seq", within=SEQUENCE)
 
 
 def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
@@ -89,7 +91,7 @@ def _summary_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     client = international(_text(payload, "to.number" if outbound else "from.number"))
     ended_at = _at(payload, "end_time")
     # talk_time is when the call was answered, 0 when it was not.
-    talk_time = as_int(payload.get("talk_time"), "json.talk_time")
+    talk_time = as_int(payload.get("talk_time"), "json.talk_time", within=UNIX_SECONDS)
     answered_at = from_unix(talk_time, "json.talk_time") if talk_time else None
     answered = str(payload.get("entry_result")) == "1" and answered_at is not None
     events = [

@@ -10,10 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
+    SECONDS,
+    SEQUENCE,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
     as_int,
+    in_utc,
     read_json,
     required,
     secrets_equal,
@@ -83,9 +86,10 @@ def _timestamp(fields: dict[str, str], delivery: WebhookRequest) -> datetime:
         return delivery.received_at
     try:
         at = parsedate_to_datetime(fields["Timestamp"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise PayloadInvalid("Timestamp is not an RFC 2822 date", field="Timestamp") from exc
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    # "-0000" is UTC from a sender that does not know the local zone: parsed as a naive time.
+    return in_utc(at if at.tzinfo else at.replace(tzinfo=UTC), "Timestamp")
 
 
 def _by_machine(fields: dict[str, str]) -> bool:
@@ -99,7 +103,7 @@ def _dial_leg_events(fields: dict[str, str], status: str, at: datetime) -> list[
     if status == "in-progress" and not _by_machine(fields):
         return [CallEvent(kind=EventKind.answered, **base)]
     if status == "completed" and not _by_machine(fields):
-        talk = as_int(fields.get("CallDuration"), "CallDuration")
+        talk = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS)
         return [
             CallEvent(
                 kind=EventKind.ended,
@@ -124,7 +128,7 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
         "to_number": fields.get("To") or None,
         # The manager dials an outbound call; who takes an inbound one is on its <Dial> legs.
         "identity": (fields.get("From") or None) if outbound else None,
-        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber"),
+        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber", within=SEQUENCE),
     }
     if status in NOT_YET_ANSWERED or (status == "in-progress" and not outbound):
         return [CallEvent(kind=EventKind.started, occurred_at=at, **base)]
@@ -141,7 +145,7 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
         # Twilio picking up an inbound call (an IVR, a <Dial>) is not a manager answering it.
         disposition = None
     answered = disposition is Disposition.answered
-    duration = as_int(fields.get("CallDuration"), "CallDuration") or 0
+    duration = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS) or 0
     # A number's status callback reports only completion: the start is its end less the duration.
     return [
         CallEvent(kind=EventKind.started, occurred_at=at - timedelta(seconds=duration), **base),

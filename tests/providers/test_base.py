@@ -1,10 +1,22 @@
 """The helpers every adapter shares (providers.base), each tested on its own."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from callsvc.providers.base import PayloadInvalid, as_text, read_json, text_at
+from callsvc.providers.base import (
+    INT32,
+    SECONDS,
+    SEQUENCE,
+    PayloadInvalid,
+    as_int,
+    as_text,
+    from_unix,
+    in_utc,
+    read_json,
+    text_at,
+)
 
 
 def refused(call, *args, **kwargs) -> PayloadInvalid:
@@ -51,6 +63,44 @@ class TestReadJson:
         assert refused(read_json, raw, "body").field == "body"
 
 
+class TestNumbers:
+    @pytest.mark.parametrize(
+        ("value", "expected"), [(42, 42), ("42", 42), (42.0, 42), ("-7", -7), (None, None), ("", None)]
+    )
+    def test_whole_numbers_are_read_from_numbers_and_text(self, value, expected):
+        assert as_int(value, "n") == expected
+
+    @pytest.mark.parametrize(
+        "value", [1.5, float("inf"), float("-inf"), float("nan"), True, "1.0", "1e3", " 1", "1_000", "٣", [], {}]
+    )
+    def test_anything_but_a_whole_number_is_refused(self, value):
+        assert refused(as_int, value, "seq").detail == "seq is not a whole number"
+
+    @pytest.mark.parametrize(
+        ("value", "within"),
+        [
+            (2**31, INT32),
+            (-(2**31) - 1, INT32),
+            (-1, SECONDS),
+            (2**63, SEQUENCE),
+            ("9" * 41, SEQUENCE),
+            ("9" * 5000, INT32),
+        ],
+    )
+    def test_numbers_outside_their_column_are_refused(self, value, within):
+        assert "is not between" in refused(as_int, value, "n", within=within).detail
+
+    def test_unix_time_is_read_as_utc(self):
+        assert from_unix("1795341600", "t") == datetime(2026, 11, 22, 10, tzinfo=UTC)
+
+    @pytest.mark.parametrize("value", [-1, 253_402_300_800, 10**20, 1e300])
+    def test_unix_time_outside_1970_to_9999_is_refused(self, value):
+        assert refused(from_unix, value, "t").field == "t"
+
+    def test_last_second_of_9999_is_read(self):
+        assert from_unix(253_402_300_799, "t") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 class TestText:
     @pytest.mark.parametrize(("value", "expected"), [("501", "501"), (501, "501"), (None, None), ("", None)])
     def test_text_and_whole_numbers_are_text(self, value, expected):
@@ -65,3 +115,21 @@ class TestText:
 
     def test_text_at_a_path_names_the_whole_path_when_refused(self):
         assert refused(text_at, {"from": {"number": []}}, "from.number", prefix="json.").field == "json.from.number"
+
+
+class TestTimes:
+    def test_aware_time_is_converted_to_utc(self):
+        at = datetime(2026, 11, 22, 13, tzinfo=timezone(timedelta(hours=3)))
+        assert in_utc(at, "t") == datetime(2026, 11, 22, 10, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        "at",
+        [
+            pytest.param(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), id="year-1-ahead-of-utc"),
+            pytest.param(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-2))), id="9999-behind-utc"),
+            pytest.param(datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), id="before-1970"),
+            pytest.param(datetime(2026, 11, 22, 10), id="naive"),
+        ],
+    )
+    def test_times_outside_1970_to_9999_or_naive_are_refused(self, at):
+        assert refused(in_utc, at, "occurred_at").field == "occurred_at"

@@ -196,6 +196,27 @@ class TestSignature:
         assert (response.status_code, response.json()["code"]) == (404, "provider_not_configured")
 
 
+class TestOutOfRange:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("Timestamp", "Fri, 31 Dec 9999 23:59:59 -0100"),
+            ("Timestamp", "Fri, 31 Dec 99999999999999999999 23:59:59 +0000"),
+            ("Timestamp", "Thu, 01 Jan 1970 00:00:00 +0100"),
+            ("CallDuration", "9" * 30),
+            ("CallDuration", "-1"),
+            ("SequenceNumber", "9" * 20),
+        ],
+    )
+    def test_signed_callback_with_a_value_no_column_holds_is_422_and_kept_as_rejected(
+        self, client, session, field, value
+    ):
+        response = post(client, {**load_payloads("twilio", "outbound_answered")[-1], field: value})
+        assert (response.status_code, response.json()["field"]) == (422, field)
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.status == "rejected"
+
+
 def _delivery(url: str, body: bytes, signature: str, **headers: str) -> WebhookRequest:
     return WebhookRequest(
         method="POST",
