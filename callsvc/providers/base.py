@@ -1,5 +1,6 @@
 """What every provider adapter is: a pure signature check and a mapping to normalized call events."""
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -13,12 +14,17 @@ from itertools import accumulate
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from callsvc.calls.events import ParsedDelivery
+from sqlalchemy import BigInteger, Column, Integer, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from callsvc.calls.events import CallEvent, ParsedDelivery
+from callsvc.calls.models import Call, CallEventRecord
 from callsvc.errors import Invalid, Unauthorized
 from callsvc.settings import Settings
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 INT32 = range(-(2**31), 2**31)
+INT64 = range(-(2**63), 2**63)
 # Durations land in INTEGER columns and sequence numbers in a BIGINT one; neither is ever negative.
 SECONDS = range(0, 2**31)
 SEQUENCE = range(0, 2**63)
@@ -204,3 +210,49 @@ def read_json(raw: bytes, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PayloadInvalid(f"{field} is not a JSON object", field=field)
     return value
+
+
+def _stored_as(column: Column[Any]) -> TypeEngine[Any]:
+    # sqlmodel's AutoString and our UTCDateTime wrap the type the database holds.
+    return column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+
+
+# The type each event field is stored as: in the call's row for the call id, in the event's row for the rest.
+_COLUMNS = dict(CallEventRecord.__table__.c.items(), provider_call_id=Call.__table__.c.provider_call_id)
+_STORED_AS = {field.name: _stored_as(_COLUMNS[field.name]) for field in dataclasses.fields(CallEvent)}
+# NUL is refused by PostgreSQL text, and a lone surrogate (from a JSON \ud800 escape) by every UTF-8 encoder.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(value: Any, field: str, length: int | None) -> None:
+    if not isinstance(value, str):
+        raise PayloadInvalid(f"{field} is not text", field=field)
+    if _UNSTORABLE.search(value):
+        raise PayloadInvalid(f"{field} holds a NUL or an unpaired surrogate, which text cannot store", field=field)
+    if length is not None and len(value) > length:
+        raise PayloadInvalid(f"{field} is longer than {length} characters", field=field)
+
+
+def check_events(parsed: ParsedDelivery) -> None:
+    """Raise PayloadInvalid unless every event fits the columns it is stored in.
+
+    Text holds no NUL or lone surrogate and fits its length, whole numbers fit their integer type,
+    times are aware and from 1970 to 9999: the last word on a parsed delivery before the database.
+    """
+    _check_text(parsed.type, "type", None)
+    for event in parsed.events:
+        for field, stored_as in _STORED_AS.items():
+            value = getattr(event, field)
+            if value is None:
+                continue
+            if isinstance(stored_as, String):
+                _check_text(value, field, stored_as.length)
+            elif isinstance(stored_as, Integer):
+                limit = INT64 if isinstance(stored_as, BigInteger) else INT32
+                if isinstance(value, bool) or not isinstance(value, int) or value not in limit:
+                    raise PayloadInvalid(f"{field} is not a whole number the database holds", field=field)
+            # What is left is stored as a time.
+            elif not isinstance(value, datetime):
+                raise PayloadInvalid(f"{field} is not a time", field=field)
+            else:
+                in_utc(value, field)

@@ -1,10 +1,12 @@
 """The helpers every adapter shares (providers.base), each tested on its own."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from callsvc.calls.events import CallEvent, EventKind, ParsedDelivery
 from callsvc.providers.base import (
     INT32,
     SECONDS,
@@ -12,11 +14,14 @@ from callsvc.providers.base import (
     PayloadInvalid,
     as_int,
     as_text,
+    check_events,
     from_unix,
     in_utc,
     read_json,
     text_at,
 )
+
+EVENT = CallEvent(kind=EventKind.started, provider_call_id="c1", occurred_at=datetime(2026, 11, 22, 10, tzinfo=UTC))
 
 
 def refused(call, *args, **kwargs) -> PayloadInvalid:
@@ -133,3 +138,65 @@ class TestTimes:
     )
     def test_times_outside_1970_to_9999_or_naive_are_refused(self, at):
         assert refused(in_utc, at, "occurred_at").field == "occurred_at"
+
+
+class TestCheckEvents:
+    def check(self, **changes) -> PayloadInvalid:
+        return refused(check_events, ParsedDelivery(type="call.ended", events=[EVENT, replace(EVENT, **changes)]))
+
+    def test_events_that_fit_their_columns_pass(self):
+        full = replace(
+            EVENT,
+            provider_call_id="c" * 200,
+            from_number="f" * 200,
+            to_number="t" * 200,
+            identity="i" * 200,
+            recording_ref="r" * 200,
+            recording_url="https://r.example.com/" + "x" * 5000,
+            talk_seconds=2**31 - 1,
+            seq=2**63 - 1,
+            occurred_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        )
+        check_events(ParsedDelivery(type="call.ended", events=[EVENT, full]))
+
+    @pytest.mark.parametrize(
+        "field", ["provider_call_id", "from_number", "to_number", "identity", "recording_url", "recording_ref"]
+    )
+    @pytest.mark.parametrize("character", ["\x00", "\ud800"])
+    def test_nul_or_lone_surrogate_in_any_text_is_refused(self, field, character):
+        assert self.check(**{field: f"a{character}b"}).field == field
+
+    @pytest.mark.parametrize("field", ["provider_call_id", "from_number", "to_number", "identity", "recording_ref"])
+    def test_text_longer_than_its_column_is_refused(self, field):
+        error = self.check(**{field: "x" * 201})
+        assert (error.field, error.detail) == (field, f"{field} is longer than 200 characters")
+
+    def test_call_id_longer_than_200_characters_is_refused(self):
+        assert self.check(provider_call_id="c" * 201).field == "provider_call_id"
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("talk_seconds", 2**31), ("talk_seconds", -(2**31) - 1), ("seq", 2**63), ("seq", -(2**63) - 1)],
+    )
+    def test_numbers_outside_their_integer_column_are_refused(self, field, value):
+        assert self.check(**{field: value}).field == field
+
+    @pytest.mark.parametrize(
+        "at",
+        [
+            datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+            datetime(1969, 12, 31, tzinfo=UTC),
+            datetime(2026, 11, 22, 10),
+        ],
+    )
+    def test_times_outside_1970_to_9999_or_naive_are_refused(self, at):
+        assert self.check(occurred_at=at).field == "occurred_at"
+
+    def test_values_of_the_wrong_type_are_refused(self):
+        assert self.check(identity={"id": 1}).field == "identity"
+        assert self.check(talk_seconds=True).field == "talk_seconds"
+        assert self.check(occurred_at="2026-11-22").field == "occurred_at"
+
+    def test_nul_in_the_delivery_type_is_refused(self):
+        error = refused(check_events, ParsedDelivery(type="call.\x00", events=[]))
+        assert error.field == "type"
