@@ -15,6 +15,7 @@ from callsvc.providers.base import (
     required,
     secrets_equal,
     text_at,
+    top_level_values,
 )
 from callsvc.settings import Settings
 
@@ -30,12 +31,17 @@ MAPPED = {
 DIRECTIONS = {"inbound": Direction.inbound, "outbound": Direction.outbound}
 
 
-def _envelope(body: bytes) -> dict[str, Any] | None:
-    try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+def _token(body: bytes) -> str | None:
+    """The body's top-level token, read without parsing the rest of a body not yet known to be Aircall's."""
+    spans = top_level_values(body, "token")
+    # Aircall sends one token; with two, the one checked and the one a parser keeps could differ.
+    if spans is None or len(spans) != 1:
         return None
-    return envelope if isinstance(envelope, dict) else None
+    try:
+        token = json.loads(body[spans[0]].decode())
+    except ValueError:
+        return None
+    return token if isinstance(token, str) else None
 
 
 def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEvent]:
@@ -96,8 +102,8 @@ class AircallAdapter:
 
     def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.aircall_token
-        token = (_envelope(delivery.body) or {}).get("token")
-        if not isinstance(token, str) or not secrets_equal(token, settings.aircall_token):
+        token = _token(delivery.body)
+        if token is None or not secrets_equal(token, settings.aircall_token):
             raise SignatureInvalid("the body's token is not this webhook's token")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:

@@ -75,7 +75,7 @@ class ProviderAdapter(Protocol):
         ...
 
     def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
-        """Raise SignatureInvalid unless the delivery is authentic."""
+        """Raise SignatureInvalid unless the delivery is authentic; never parse more of the body than that takes."""
         ...
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
@@ -210,6 +210,74 @@ def read_json(raw: bytes, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PayloadInvalid(f"{field} is not a JSON object", field=field)
     return value
+
+
+_SPACE = rb"[ \t\n\r]*"
+_STRING = _UNTIL_THE_CLOSING_QUOTE + rb'"'
+_OBJECT_START = re.compile(_SPACE + rb"\{(?:" + _SPACE + rb"(\}))?")
+# A member of an object: its key and its value, whole if it is a string or a bare word (a number, true,
+# false, null: the full parse judges those), or only its opening bracket if it is an array or an object.
+_MEMBER = re.compile(
+    _SPACE + rb"(?P<key>" + _STRING + rb")" + _SPACE + rb":" + _SPACE
+    + rb"(?P<value>(?P<nested>[\[{])|" + _STRING + rb'|[^ \t\n\r\[\]{}:,"]+)',
+    re.S,
+)  # fmt: skip
+# Inside an array or an object: a string, skipped whole, or a run of opening or of closing brackets.
+_NESTING = re.compile(rb"(?:" + _STRING_OR_REST + rb")|(?P<open>[\[{]+)|(?P<close>[\]}]+)", re.S)
+_SEPARATOR = re.compile(_SPACE + rb"([,}])")
+_TRAILING_SPACE = re.compile(_SPACE)
+
+
+def _nested_end(raw: bytes, start: int) -> int:
+    """Where the array or object opening at `start` ends; nothing inside it is built."""
+    depth = 0
+    for match in _NESTING.finditer(raw, start):
+        run = match.end() - match.start()
+        if match.lastgroup == "open":
+            depth += run
+        elif match.lastgroup == "close":
+            if run >= depth:
+                return match.start() + depth
+            depth -= run
+    raise ValueError("unbalanced JSON")
+
+
+def _is_key(raw: bytes, name: str) -> bool:
+    if b"\\" not in raw:
+        return raw[1:-1] == name.encode()
+    try:
+        return json.loads(raw.decode()) == name
+    except ValueError:
+        return False
+
+
+def top_level_values(raw: bytes, name: str) -> list[slice] | None:
+    """Find the values of a JSON object's top-level members called `name` without parsing the rest.
+
+    Returns their byte spans (nested members of that name do not count), or None when the body is
+    not a JSON object. It builds no nested value, so a body of any depth costs one linear pass.
+    """
+    opening = _OBJECT_START.match(raw)
+    if opening is None:
+        return None
+    spans: list[slice] = []
+    position, closed = opening.end(), opening.group(1) is not None
+    while not closed:
+        member = _MEMBER.match(raw, position)
+        if member is None:
+            return None
+        start = member.start("value")
+        try:
+            end = _nested_end(raw, start) if member.group("nested") else member.end()
+        except ValueError:
+            return None
+        if _is_key(member.group("key"), name):
+            spans.append(slice(start, end))
+        separator = _SEPARATOR.match(raw, end)
+        if separator is None:
+            return None
+        position, closed = separator.end(), separator.group(1) == b"}"
+    return spans if _TRAILING_SPACE.fullmatch(raw, position) else None
 
 
 def _stored_as(column: Column[Any]) -> TypeEngine[Any]:

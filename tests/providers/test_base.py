@@ -19,6 +19,7 @@ from callsvc.providers.base import (
     in_utc,
     read_json,
     text_at,
+    top_level_values,
 )
 
 EVENT = CallEvent(kind=EventKind.started, provider_call_id="c1", occurred_at=datetime(2026, 11, 22, 10, tzinfo=UTC))
@@ -138,6 +139,81 @@ class TestTimes:
     )
     def test_times_outside_1970_to_9999_or_naive_are_refused(self, at):
         assert refused(in_utc, at, "occurred_at").field == "occurred_at"
+
+
+class TestTopLevelValues:
+    def spans(self, raw: bytes, name: str = "token") -> list[bytes] | None:
+        found = top_level_values(raw, name)
+        return None if found is None else [raw[span] for span in found]
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b'{"token":"t1","event":"call.created","data":{"id":1}}',
+            b'{"event":"call.created","data":{"id":1},"token":"t1"}',
+            b'{"data":{"id":1},"token":"t1","event":"call.created"}',
+        ],
+    )
+    def test_token_is_found_wherever_it_stands_among_the_keys(self, raw):
+        assert self.spans(raw) == [b'"t1"']
+
+    def test_whitespace_around_every_token_is_allowed(self):
+        assert self.spans(b' \n{ "data" : [ 1 , { } ] ,\r\n\t"token"\t:\t"t1" }\n ') == [b'"t1"']
+
+    def test_nested_token_keys_do_not_count(self):
+        raw = b'{"data":{"token":"nested","user":{"token":"deeper"}},"list":[{"token":"x"}],"token":"t1"}'
+        assert self.spans(raw) == [b'"t1"']
+
+    def test_body_without_a_top_level_token_has_none(self):
+        assert self.spans(b'{"data":{"token":"nested"}}') == []
+
+    def test_escaped_quotes_and_brackets_inside_strings_are_skipped(self):
+        raw = rb'{"note":"say \"token\": \"no\" ] } [","token":"t\"1","x":"\\"}'
+        assert self.spans(raw) == [rb'"t\"1"']
+
+    def test_a_key_spelled_with_escapes_is_the_same_key(self):
+        assert self.spans(rb'{"\u0074oken":"t1"}') == [b'"t1"']
+
+    def test_a_key_with_a_backslash_that_is_another_name_does_not_count(self):
+        assert self.spans(rb'{"to\"ken":"t1"}') == []
+
+    def test_values_of_any_kind_are_spanned_whole(self):
+        raw = b'{"token":{"a":[1,{"b":"}"}]},"n":-1.5e3,"t":true}'
+        assert self.spans(raw) == [b'{"a":[1,{"b":"}"}]}']
+        assert self.spans(raw, "n") == [b"-1.5e3"]
+
+    def test_every_occurrence_of_a_repeated_key_is_found(self):
+        assert self.spans(b'{"token":"a","token":"b"}') == [b'"a"', b'"b"']
+
+    def test_body_nested_a_thousand_levels_deep_is_walked_without_recursion(self):
+        raw = b'{"data":' + b"[" * 1000 + b"]" * 1000 + b',"token":"t1"}'
+        assert self.spans(raw) == [b'"t1"']
+
+    def test_invalid_utf8_outside_the_token_does_not_hide_it(self):
+        assert self.spans(b'{"data":"\xff\xfe","token":"t1"}') == [b'"t1"']
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b"",
+            b"[]",
+            b'"token"',
+            b'{"token":"t1"',
+            b'{"token":"t1",}',
+            b'{"token" "t1"}',
+            b'{token:"t1"}',
+            b'{"token":"t1"} {}',
+            b'{"token":"t1","data":[1,2}',
+            b'{"token":"t1","data":"unterminated}',
+            b'{"token":}',
+            b'{,"token":"t1"}',
+        ],
+    )
+    def test_body_that_is_not_a_json_object_has_no_values(self, raw):
+        assert self.spans(raw) is None
+
+    def test_empty_object_has_no_values(self):
+        assert self.spans(b" { } ") == []
 
 
 class TestCheckEvents:
