@@ -5,6 +5,7 @@ from typing import Any
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
+    REDACTED,
     SEQUENCE,
     PayloadInvalid,
     SignatureInvalid,
@@ -108,6 +109,12 @@ class AircallAdapter:
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """Overwrite the top-level token, the webhook's credential, with REDACTED."""
+        for span in reversed(top_level_values(body, "token") or []):
+            body = body[: span.start] + json.dumps(REDACTED).encode() + body[span.stop :]
+        return body
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         envelope = read_json(delivery.body, "body")

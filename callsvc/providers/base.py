@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from sqlalchemy import BigInteger, Column, Integer, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -31,6 +31,7 @@ SEQUENCE = range(0, 2**63)
 # Unix times of 1970-01-01 up to the last second of 9999, the last year a datetime holds.
 UNIX_SECONDS = range(0, 253_402_300_800)
 MAX_JSON_DEPTH = 32
+REDACTED = "REDACTED"
 
 
 class SignatureInvalid(Unauthorized):
@@ -80,6 +81,10 @@ class ProviderAdapter(Protocol):
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         """Return the key that is the same for every retry of this delivery."""
+        ...
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """Return the body byte for byte, but with any credential the provider puts in it overwritten."""
         ...
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
@@ -278,6 +283,17 @@ def top_level_values(raw: bytes, name: str) -> list[slice] | None:
             return None
         position, closed = separator.end(), separator.group(1) == b"}"
     return spans if _TRAILING_SPACE.fullmatch(raw, position) else None
+
+
+def redact_form_field(body: bytes, name: str) -> bytes:
+    """Overwrite every value of one form field with REDACTED, leaving the rest of the body byte for byte."""
+    pairs = body.split(b"&")
+    for index, pair in enumerate(pairs):
+        key, separator, _ = pair.partition(b"=")
+        # Compared as WebhookRequest.form() decodes names, so that an encoded name is caught too.
+        if separator and unquote_plus(key.decode(errors="replace")) == name:
+            pairs[index] = key + b"=" + REDACTED.encode()
+    return b"&".join(pairs)
 
 
 def _stored_as(column: Column[Any]) -> TypeEngine[Any]:

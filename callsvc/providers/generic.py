@@ -84,6 +84,10 @@ class GenericAdapter:
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.headers["webhook-id"]
 
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """The secret signs the body and never travels in it: nothing to overwrite."""
+        return body
+
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         try:
             event = GenericEvent.model_validate(read_json(delivery.body, "body"))

@@ -16,6 +16,7 @@ from callsvc.providers.base import (
     as_int,
     from_unix,
     read_json,
+    redact_form_field,
     required,
     secrets_equal,
     text_at,
@@ -161,6 +162,10 @@ class MangoAdapter:
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """Overwrite vpbx_api_key, the account's API key that Mango puts in every body, with REDACTED."""
+        return redact_form_field(body, "vpbx_api_key")
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         event_type = _event_type(delivery)

@@ -129,6 +129,10 @@ class ZadarmaAdapter:
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         return delivery.body_digest()
 
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """The API secret signs the notification and never travels in it: nothing to overwrite."""
+        return body
+
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         fields = delivery.fields()
         event = required(fields, "event")

@@ -18,6 +18,7 @@ from callsvc.providers.base import (
     from_unix,
     in_utc,
     read_json,
+    redact_form_field,
     text_at,
     top_level_values,
 )
@@ -214,6 +215,20 @@ class TestTopLevelValues:
 
     def test_empty_object_has_no_values(self):
         assert self.spans(b" { } ") == []
+
+
+class TestRedactFormField:
+    def test_every_value_of_the_field_is_overwritten_and_the_rest_is_kept_byte_for_byte(self):
+        body = b"vpbx_api_key=secret%2B1&sign=ab&json=%7B%22a%22%3A1%7D&vpbx_api_key=again"
+        assert redact_form_field(body, "vpbx_api_key") == (
+            b"vpbx_api_key=REDACTED&sign=ab&json=%7B%22a%22%3A1%7D&vpbx_api_key=REDACTED"
+        )
+
+    def test_a_percent_encoded_name_is_the_same_field(self):
+        assert redact_form_field(b"vpbx%5Fapi_key=secret&x=1", "vpbx_api_key") == b"vpbx%5Fapi_key=REDACTED&x=1"
+
+    def test_body_without_the_field_is_unchanged(self):
+        assert redact_form_field(b"sign=ab&json=x", "vpbx_api_key") == b"sign=ab&json=x"
 
 
 class TestCheckEvents:
