@@ -108,6 +108,7 @@ class AircallAdapter:
             raise SignatureInvalid("the body's token is not this webhook's token")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Aircall sends no delivery id and signs nothing: a retry repeats the body, token and all.
         return delivery.body_digest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:

@@ -80,7 +80,7 @@ class ProviderAdapter(Protocol):
         ...
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        """Return the key that is the same for every retry of this delivery."""
+        """Return the key, taken from signed content only, that is the same for every retry of this delivery."""
         ...
 
     def redact(self, body: bytes, settings: Settings) -> bytes:

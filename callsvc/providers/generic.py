@@ -82,6 +82,7 @@ class GenericAdapter:
             raise SignatureInvalid(f"webhook signature check failed: {exc}") from exc
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Signed with the body: a replay cannot change it without breaking the signature.
         return delivery.headers["webhook-id"]
 
     def redact(self, body: bytes, settings: Settings) -> bytes:

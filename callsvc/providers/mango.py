@@ -161,6 +161,7 @@ class MangoAdapter:
             raise SignatureInvalid("sign does not match the json")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Mango sends no delivery id: a retry repeats the body, whose json field is what sign covers.
         return delivery.body_digest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:

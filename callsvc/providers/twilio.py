@@ -27,7 +27,6 @@ SIGNATURE_HEADER = "x-twilio-signature"
 # Twilio names the algorithm here when a webhook is signed with a shared key instead of the auth token.
 SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
-IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 
 # Elastic SIP Trunking: "originating" is a call from the phone network in, "terminating" one out to it.
 OUTBOUND = {"outbound-api", "outbound-dial", "trunking-terminating"}
@@ -188,9 +187,8 @@ class TwilioAdapter:
         raise SignatureInvalid("X-Twilio-Signature does not match the URL and parameters (is CALLSVC_PUBLIC_URL set?)")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        token = delivery.headers.get(IDEMPOTENCY_HEADER)
-        if token:
-            return token
+        # Exactly what the signature covers: I-Twilio-Idempotency-Token is unsigned, so a replay could
+        # forge a new one, and any change to the body that keeps the signature keeps this key too.
         return hashlib.sha256(_string_to_sign(delivery.url, _signed_params(delivery)).encode()).hexdigest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:

@@ -127,6 +127,7 @@ class ZadarmaAdapter:
             raise SignatureInvalid("the Signature does not match the notification")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Every notification of a call signs the same few fields: only the whole body tells two apart.
         return delivery.body_digest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:
