@@ -5,6 +5,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callsvc.calls.events import CallEvent, EventKind, ParsedDelivery
 from callsvc.providers.base import (
@@ -142,6 +144,13 @@ class TestTimes:
         assert refused(in_utc, at, "occurred_at").field == "occurred_at"
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda values: st.lists(values, max_size=3) | st.dictionaries(st.text(max_size=5), values, max_size=3),
+    max_leaves=12,
+)
+
+
 class TestTopLevelValues:
     def spans(self, raw: bytes, name: str = "token") -> list[bytes] | None:
         found = top_level_values(raw, name)
@@ -215,6 +224,13 @@ class TestTopLevelValues:
 
     def test_empty_object_has_no_values(self):
         assert self.spans(b" { } ") == []
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=5), st.text(max_size=5), st.booleans())
+    def test_values_found_are_those_json_loads_reads(self, obj, name, pretty):
+        raw = json.dumps(obj, ensure_ascii=not pretty, indent=2 if pretty else None).encode()
+        found = [json.loads(value) for value in self.spans(raw, name)]
+        assert found == ([obj[name]] if name in obj else [])
 
 
 class TestRedactFormField:
