@@ -1,8 +1,10 @@
 """The FastAPI application and its lifespan."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -14,12 +16,19 @@ from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
-from callsvc.logs import log_request
+from callsvc.jobs import JobContext
+from callsvc.limits import BodyLimitMiddleware
+from callsvc.logs import AccessLogMiddleware
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
 from callsvc.outcomes.router import router as outcomes_router
 from callsvc.scheduler import build_scheduler
 from callsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Outbound calls (to CRMs) must never hold a job for long: a slow peer gets a timeout, not a thread.
+OUTBOUND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -31,13 +40,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.zadarma_api_secret and not settings.zadarma_allowed_ips:
+            log.warning(
+                "CALLSVC_ZADARMA_API_SECRET is set without CALLSVC_ZADARMA_ALLOWED_IPS: Zadarma's signature leaves "
+                "the duration and disposition out, so a captured notification can be replayed with them altered; "
+                "list Zadarma's addresses in CALLSVC_ZADARMA_ALLOWED_IPS"
+            )
         engine = None
         if not hasattr(app.state, "session_factory"):
             engine = build_engine(settings)
             app.state.session_factory = build_session_factory(engine)
+        http = httpx.Client(timeout=OUTBOUND_TIMEOUT, follow_redirects=False)
+        app.state.jobs = JobContext(
+            session_factory=app.state.session_factory, settings=settings, clock=app.state.clock, http=http
+        )
         scheduler = None
         if settings.scheduler_enabled:
-            scheduler = build_scheduler(settings, app.state.session_factory, app.state.clock)
+            scheduler = build_scheduler(app.state.jobs)
             scheduler.start()
         app.state.scheduler = scheduler
         try:
@@ -45,6 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown()
+            http.close()
             if engine is not None:
                 engine.dispose()
 
@@ -60,7 +80,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     # The calls package shows each call's raw deliveries without depending on the package that keeps them.
     app.state.delivery_log = ingestion_service.delivery_log
     install_error_handlers(app)
-    app.middleware("http")(log_request)
+    # The last one added runs first: the access log sees the 413s and 408s of the body limit.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_seconds=settings.body_read_timeout_seconds,
+    )
+    app.add_middleware(AccessLogMiddleware)
     for router in (
         webhooks_router,
         calls_router,

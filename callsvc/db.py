@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -22,8 +23,6 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
-
-SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,8 +51,27 @@ def build_engine(settings: Settings) -> Engine:
     Statement parameters are left out of error messages: they hold phone numbers.
     """
     if not settings.is_sqlite:
+        # Without these a stalled or locked database holds a request, and its pooled connection, for good.
+        options = (
+            f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout={settings.db_lock_timeout_ms}"
+        )
+        # The server enforces the two timeouts above; a network that stops carrying packets is caught
+        # here instead, so an open connection to a vanished server fails rather than hangs.
+        network = {
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": settings.db_statement_timeout_ms + settings.db_connect_timeout_s * 1000,
+        }
         return create_engine(
-            settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            settings.database_url,
+            connect_args={"connect_timeout": settings.db_connect_timeout_s, "options": options, **network},
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=settings.db_connect_timeout_s,
+            hide_parameters=True,
         )
     # SQLite lets one writer in at a time; with a single pooled connection, requests queue on
     # the pool (first come, first served) instead of polling SQLite's busy handler.
@@ -73,7 +91,8 @@ def build_engine(settings: Settings) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Another process holding the write lock (a migration, the command line) is waited for this long.
+        cursor.execute(f"PRAGMA busy_timeout={settings.db_lock_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -116,3 +135,24 @@ def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, A
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
     return session.execute(statement).scalar_one_or_none()
+
+
+# Lock not available, query cancelled (statement or lock timeout), serialization failure, deadlock,
+# and the server ending the session: each may pass by itself, so the work is worth trying again.
+TRANSIENT_SQLSTATES = {"55P03", "57014", "40001", "40P01", "57P01", "57P02", "57P03"}
+# SQLITE_BUSY and SQLITE_LOCKED: another writer held the database longer than busy_timeout.
+TRANSIENT_SQLITE_CODES = {5, 6}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether a database failure may pass by itself: a timeout, a lock, a deadlock or a lost connection."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte.
+    return code is not None and code & 0xFF in TRANSIENT_SQLITE_CODES

@@ -97,7 +97,14 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+        403: "forbidden",
+        408: "body_read_timeout",
+        413: "body_too_large",
+    }
     code = codes.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
     return _render(exc.status_code, {"detail": detail, "code": code}, getattr(exc, "headers", None))

@@ -3,9 +3,8 @@
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,20 +35,41 @@ def configure_logging(level: str) -> None:
 access_log = logging.getLogger("callsvc.access")
 
 
-async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Log method, route, status and duration; never the query string, which may hold phone numbers."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    access_log.info(
-        "request",
-        extra={
-            "fields": {
-                "method": request.method,
-                "path": getattr(route, "path", request.url.path),
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            }
-        },
-    )
-    return response
+class AccessLogMiddleware:
+    """Log method, route template, status and duration of each request.
+
+    Never the query string or the body, which may hold phone numbers.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        # An exception that escapes the app becomes a 500 further out.
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = scope.get("route")
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": getattr(route, "path", scope["path"]),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                },
+            )

@@ -5,33 +5,25 @@ from datetime import UTC
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
 
-from callsvc.clock import Clock
-from callsvc.db import session_scope
+from callsvc.ingestion import jobs as ingestion_jobs
+from callsvc.jobs import JobContext
 from callsvc.outcomes import jobs as outcomes_jobs
-from callsvc.settings import Settings
 
-Job = Callable[..., Any]
-
-
-def run_in_session(job: Job, session_factory: sessionmaker[Session], settings: Settings, clock: Clock) -> None:
-    """Run one job in its own transaction, committed when it returns."""
-    with session_scope(session_factory) as session:
-        job(session, settings=settings, now=clock.now())
+Job = Callable[[JobContext], Any]
+JOBS: tuple[Job, ...] = (outcomes_jobs.mark_overdue_and_escalate, ingestion_jobs.retry_transient)
 
 
-def build_scheduler(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> BackgroundScheduler:
+def build_scheduler(ctx: JobContext) -> BackgroundScheduler:
     """Build this process's scheduler with every job registered at CALLSVC_TICK_SECONDS."""
     scheduler = BackgroundScheduler(timezone=UTC)
-    for job in (outcomes_jobs.mark_overdue_and_escalate,):
+    for job in JOBS:
         job_id = f"{job.__module__}.{job.__name__}"
         scheduler.add_job(
-            run_in_session,
+            job,
             "interval",
-            seconds=settings.tick_seconds,
-            args=(job, session_factory, settings, clock),
+            seconds=ctx.settings.tick_seconds,
+            args=(ctx,),
             id=job_id,
             name=job_id,
             # A late tick is one run, not a burst, and never overlaps the one still running.

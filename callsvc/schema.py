@@ -32,6 +32,10 @@ def upgrade_to_head(engine: Engine) -> None:
     with engine.connect() as connection:
         is_postgres = connection.dialect.name == "postgresql"
         if is_postgres:
+            # The request timeouts are not for migrations: a process waits out another's migration
+            # for the advisory lock, and rewriting a big table takes as long as it takes.
+            connection.execute(text("SET statement_timeout = 0"))
+            connection.execute(text("SET lock_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             connection.commit()
         try:
@@ -40,6 +44,8 @@ def upgrade_to_head(engine: Engine) -> None:
         finally:
             if is_postgres:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.execute(text("RESET statement_timeout"))
+                connection.execute(text("RESET lock_timeout"))
                 connection.commit()
 
 

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    body_read_timeout_seconds: float = Field(10, gt=0)
+    db_statement_timeout_ms: int = Field(5000, gt=0)
+    db_lock_timeout_ms: int = Field(2000, gt=0)
+    # psycopg waits at least 2 s whatever it is told.
+    db_connect_timeout_s: int = Field(5, ge=2)
     generic_secret: str | None = None
     twilio_auth_token: str | None = None
     zadarma_api_secret: str | None = None

@@ -15,9 +15,10 @@ from sqlmodel import Session
 from callsvc.app import create_app
 from callsvc.clock import Clock
 from callsvc.db import build_engine, build_session_factory
+from callsvc.jobs import JobContext
 from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
-from tests.factories import GENERIC_SECRET
+from tests.factories import GENERIC_SECRET, ExplicitSettings
 
 TEST_DATABASE_URL = os.environ.get("CALLSVC_TEST_DATABASE_URL")
 
@@ -63,7 +64,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(Settings(database_url=database_url))
+    engine = build_engine(ExplicitSettings(database_url=database_url))
     upgrade_to_head(engine)
     yield engine
     engine.dispose()
@@ -111,7 +112,13 @@ def settings(database_url: str, settings_overrides: dict) -> Settings:
         "default_region": "RU",
         **settings_overrides,
     }
-    return Settings(**values)
+    return ExplicitSettings(**values)
+
+
+@pytest.fixture
+def job_context(session_factory, settings: Settings, clock: FrozenClock) -> JobContext:
+    """What the scheduler hands a job, on the test's transaction and clock."""
+    return JobContext(session_factory=session_factory, settings=settings, clock=clock)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from pydantic_settings import PydanticBaseSettingsSource
 from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook
 
@@ -18,6 +19,7 @@ from callsvc.auth.models import ApiKeyCreate, Role
 from callsvc.calls.models import Call
 from callsvc.managers import service as managers_service
 from callsvc.managers.models import IdentityIn, Manager, ManagerCreate
+from callsvc.settings import Settings
 
 GENERIC_SECRET = "whsec_" + base64.b64encode(b"callsvc-test-secret-0123456789ab").decode()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -25,6 +27,16 @@ PAYLOADS = Path(__file__).parent / "payloads"
 # Shuffles of a call's deliveries that each test of arrival order runs.
 SEEDS = (0, 1, 2)
 CALLS_START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+class ExplicitSettings(Settings):
+    """Settings from the values passed in and the defaults only, never from CALLSVC_* in the shell."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def create_manager(

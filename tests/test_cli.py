@@ -9,6 +9,7 @@ from standardwebhooks.webhooks import Webhook
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess:
+    """Run the CLI with the test's own CALLSVC_* values and none of the shell's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSVC_")}
     env["CALLSVC_DATABASE_URL"] = database_url
     return subprocess.run(
@@ -27,6 +28,12 @@ def test_keys_create_refuses_a_rep_key_without_its_manager(tmp_sqlite_url):
     result = run_cli("keys", "create", "--role", "rep", "--name", "anna", database_url=tmp_sqlite_url)
     assert result.returncode != 0
     assert "manager" in result.stderr
+
+
+def test_the_cli_runs_on_its_own_values_whatever_the_shell_exports(tmp_sqlite_url, monkeypatch):
+    monkeypatch.setenv("CALLSVC_TIMEZONE", "Not/AZone")  # the service would refuse to start on it
+    result = run_cli("secret", database_url=tmp_sqlite_url)
+    assert result.returncode == 0, result.stderr
 
 
 def test_secret_prints_a_key_standard_webhooks_libraries_accept(tmp_sqlite_url):

@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 from callsvc import models  # noqa: F401
 from callsvc.db import build_engine, metadata
 from callsvc.schema import alembic_config, is_at_head, upgrade_to_head
-from callsvc.settings import Settings
+from tests.factories import ExplicitSettings
 
 
 def test_models_and_migrations_do_not_drift(engine):
@@ -19,7 +19,7 @@ def test_models_and_migrations_do_not_drift(engine):
 
 
 def test_upgrade_downgrade_upgrade(tmp_sqlite_url):
-    engine = build_engine(Settings(database_url=tmp_sqlite_url))
+    engine = build_engine(ExplicitSettings(database_url=tmp_sqlite_url))
     upgrade_to_head(engine)
     with engine.connect() as connection:
         command.downgrade(alembic_config(connection), "base")

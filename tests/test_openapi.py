@@ -4,13 +4,13 @@ import json
 from pathlib import Path
 
 from callsvc.app import create_app
-from callsvc.settings import Settings
+from tests.factories import ExplicitSettings
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
 
 def test_committed_openapi_matches_the_app():
-    served = create_app(Settings()).openapi()
+    served = create_app(ExplicitSettings()).openapi()
     assert json.loads(SPEC.read_text()) == served, "regenerate with: callsvc openapi > openapi/openapi.json"
 
 

@@ -54,6 +54,8 @@ class Call(SQLModel, table=True):
     overdue_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = 1
+    # Held while a job works on the call (the overdue and escalation stamps), see callsvc/jobs.py.
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -22,6 +22,44 @@ from callsvc.outcomes.models import OutcomeChange
 from callsvc.settings import Settings
 
 OPEN_STATUSES = (CallStatus.ringing, CallStatus.in_progress)
+ANSWERED_STATUSES = (CallStatus.in_progress, CallStatus.completed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallChange:
+    """What applying an event did to its call, for whatever must follow in the same transaction."""
+
+    call: Call
+    created: bool
+    previous_status: CallStatus | None
+    previous_manager_id: int | None
+    previous_needs_outcome: bool
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous_status != self.call.status
+
+    @property
+    def owner_changed(self) -> bool:
+        return not self.created and self.previous_manager_id != self.call.manager_id
+
+    @property
+    def became_answered(self) -> bool:
+        """Answered now and not before: a new answer, or a late one turning a missed call around."""
+        return self.call.status in ANSWERED_STATUSES and self.previous_status not in ANSWERED_STATUSES
+
+    @property
+    def became_missed(self) -> bool:
+        return self.call.status == CallStatus.missed and self.previous_status != CallStatus.missed
+
+    @property
+    def no_longer_missed(self) -> bool:
+        """A late answer event turned a call recorded as missed into an answered one."""
+        return self.previous_status == CallStatus.missed and self.call.status != CallStatus.missed
+
+    @property
+    def needs_outcome_changed(self) -> bool:
+        return self.previous_needs_outcome != self.call.needs_outcome
 
 
 def _locked_call(session: Session, provider: str, provider_call_id: str) -> Call | None:
@@ -38,9 +76,10 @@ def apply_event(
     tie_break: str,
     settings: Settings,
     clock: Clock,
-) -> Call:
-    """Add one event to its call (creating the call on its first event) and re-derive the call's state."""
+) -> CallChange:
+    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed."""
     call = _locked_call(session, provider, event.provider_call_id)
+    created = call is None
     if call is None:
         now = clock.now()
         # Concurrent first events of one call all try this insert; one wins, and the row lock
@@ -63,6 +102,7 @@ def apply_event(
         )
         call = _locked_call(session, provider, event.provider_call_id)
         assert call is not None
+    before = (None if created else CallStatus(call.status), call.manager_id, call.needs_outcome)
     session.add(
         CallEventRecord(
             call_id=call.id,
@@ -86,7 +126,14 @@ def apply_event(
         call.updated_at = clock.now()
     session.add(call)
     session.flush()
-    return call
+    previous_status, previous_manager_id, previous_needs_outcome = before
+    return CallChange(
+        call=call,
+        created=created,
+        previous_status=previous_status,
+        previous_manager_id=previous_manager_id,
+        previous_needs_outcome=previous_needs_outcome,
+    )
 
 
 def is_stale(call: Call, *, settings: Settings, now: datetime) -> bool:

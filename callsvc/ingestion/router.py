@@ -12,7 +12,7 @@ from callsvc.clock import Clock, ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, error_responses
 from callsvc.ingestion import pipeline, service
-from callsvc.ingestion.schemas import ProviderEventRead, WebhookReceipt
+from callsvc.ingestion.schemas import ProviderEventRead, ReplayReport, ReplayRequest, WebhookReceipt
 from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
@@ -46,10 +46,10 @@ WebhookRequestDep = Annotated[WebhookRequest, Depends(read_webhook_request)]
 
 
 def _receive(
-    provider: str, delivery: WebhookRequest, session: Session, settings: Settings, clock: Clock
+    provider: str, webhook: WebhookRequest, session: Session, settings: Settings, clock: Clock
 ) -> JSONResponse:
     adapter = registry.get_adapter(provider, settings)
-    receipt = pipeline.receive(session, adapter=adapter, delivery=delivery, settings=settings, clock=clock)
+    receipt = pipeline.receive(session, adapter=adapter, request=webhook, settings=settings, clock=clock)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
     return JSONResponse({"status": receipt.status})
@@ -60,18 +60,18 @@ WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, PayloadInvalid)
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
 def receive_webhook(
-    provider: str, delivery: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    provider: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> JSONResponse:
     """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
-    return _receive(provider, delivery, session, settings, clock)
+    return _receive(provider, webhook, session, settings, clock)
 
 
 @webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
 def receive_mango_event(
-    event_type: str, delivery: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    event_type: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> JSONResponse:
     """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
-    return _receive("mango", delivery, session, settings, clock)
+    return _receive("mango", webhook, session, settings, clock)
 
 
 @webhooks_router.get(
@@ -109,6 +109,20 @@ def list_events(
 def replay_event(
     event_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
 ) -> ProviderEventRead:
-    """Parse and apply an unprocessed delivery again, after a fix; its status tells whether it applied now."""
+    """Parse and apply a kept delivery again, after a fix; its status tells whether it applied now."""
     event = pipeline.replay(session, event_id=event_id, settings=settings, clock=clock)
     return ProviderEventRead.model_validate(event)
+
+
+@events_router.post(
+    "/replay",
+    response_model=ReplayReport,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Invalid),
+)
+def replay_events(
+    data: ReplayRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
+) -> ReplayReport:
+    """Replay every unapplied delivery matching the filter, oldest first, up to `limit`; call again from `last_id`."""
+    where = pipeline.ReplayFilter(**data.model_dump())
+    replayed = pipeline.replay_matching(session, where=where, settings=settings, clock=clock)
+    return ReplayReport.of(replayed)

@@ -1,10 +1,14 @@
 """What the API shows of raw webhook deliveries, and what a PBX is answered."""
 
+from collections.abc import Sequence
 from typing import Literal
 
+from pydantic import AwareDatetime, Field
 from sqlmodel import SQLModel
 
+from callsvc.calls.events import EventStatus
 from callsvc.calls.schemas import CallEventRead
+from callsvc.ingestion.models import ProviderEvent
 
 
 class ProviderEventRead(CallEventRead):
@@ -14,3 +18,35 @@ class ProviderEventRead(CallEventRead):
 
 class WebhookReceipt(SQLModel):
     status: Literal["accepted", "duplicate"]
+
+
+class ReplayRequest(SQLModel):
+    """Which kept deliveries to replay: every one not applied yet, narrowed by these."""
+
+    status: Literal[EventStatus.unprocessed, EventStatus.rejected] | None = None
+    provider: str | None = Field(default=None, max_length=20)
+    received_from: AwareDatetime | None = None
+    received_to: AwareDatetime | None = None
+    after_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class ReplayReport(SQLModel):
+    """What a bulk replay did; `last_id` is where the next call resumes (`after_id`)."""
+
+    replayed: int
+    applied: int
+    unprocessed: int
+    rejected: int
+    last_id: int | None
+
+    @classmethod
+    def of(cls, replayed: Sequence[ProviderEvent]) -> "ReplayReport":
+        statuses = [raw.status for raw in replayed]
+        return cls(
+            replayed=len(replayed),
+            applied=statuses.count(EventStatus.applied),
+            unprocessed=statuses.count(EventStatus.unprocessed),
+            rejected=statuses.count(EventStatus.rejected),
+            last_id=replayed[-1].id if replayed else None,
+        )

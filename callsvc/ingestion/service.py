@@ -1,6 +1,6 @@
 """Reading the kept deliveries: the admin's list, and the log shown with each call."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from callsvc.calls.events import EventStatus
@@ -31,3 +31,13 @@ def delivery_log(session: Session, call: Call) -> list[CallEventRead]:
         .order_by(ProviderEvent.received_at, ProviderEvent.id)
     ).scalars()
     return [CallEventRead.model_validate(delivery) for delivery in deliveries]
+
+
+def count_unprocessed(session: Session) -> tuple[int, int]:
+    """Count kept deliveries not applied yet: those the retry job will try again, and those left for an admin."""
+    retrying = ProviderEvent.next_attempt_at.is_not(None)
+    query = select(func.count().filter(retrying), func.count().filter(~retrying)).where(
+        ProviderEvent.status == EventStatus.unprocessed
+    )
+    waiting, stuck = session.execute(query).one()
+    return waiting, stuck

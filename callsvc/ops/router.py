@@ -1,13 +1,17 @@
 """/healthz, /readyz and /metrics."""
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
 
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
+from callsvc.ingestion import service as ingestion_service
 from callsvc.ops import metrics
 from callsvc.outcomes import service as outcomes_service
 from callsvc.schema import is_at_head
@@ -21,17 +25,31 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable or not migrated"}})
-def readyz(request: Request) -> JSONResponse:
-    """Answer 200 when the database is reachable and migrated to head."""
+# A load balancer's probe gives up after a few seconds; answering first tells it "not ready", not "hung".
+READINESS_TIMEOUT_SECONDS = 1.5
+
+
+def _database_state(session_factory: sessionmaker[Session]) -> str:
     try:
-        with request.app.state.session_factory() as session:
+        with session_factory() as session:
             session.execute(text("SELECT 1"))
-            migrated = is_at_head(session.connection())
+            return "ok" if is_at_head(session.connection()) else "not migrated"
     except SQLAlchemyError:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    if not migrated:
-        return JSONResponse({"status": "unavailable", "database": "not migrated"}, status_code=503)
+        return "unreachable"
+
+
+@router.get("/readyz", responses={503: {"description": "database unreachable, not answering or not migrated"}})
+async def readyz(request: Request) -> JSONResponse:
+    """Answer 200 when the database is reachable and migrated to head, 503 within 2 s otherwise."""
+    state = "not answering"
+    # In a thread, so that a stalled database holds neither the event loop nor the answer; a thread
+    # still waiting when the answer goes is left to end at the database timeouts.
+    with anyio.move_on_after(READINESS_TIMEOUT_SECONDS):
+        state = await anyio.to_thread.run_sync(
+            _database_state, request.app.state.session_factory, abandon_on_cancel=True
+        )
+    if state != "ok":
+        return JSONResponse({"status": "unavailable", "database": state}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -41,4 +59,7 @@ def get_metrics(session: SessionDep, clock: ClockDep) -> PlainTextResponse:
     pending, overdue = outcomes_service.count_pending(session, now=clock.now())
     metrics.queue_pending.set(pending)
     metrics.queue_overdue.set(overdue)
+    retrying, left_for_admin = ingestion_service.count_unprocessed(session)
+    metrics.events_unprocessed.labels("true").set(retrying)
+    metrics.events_unprocessed.labels("false").set(left_for_admin)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -5,14 +5,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, update
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from callsvc.calls.models import Call
+from callsvc.jobs import JobContext, claim_due, in_batches
 from callsvc.outcomes.service import PENDING
-from callsvc.settings import Settings
-
-# Rows claimed per run; the scheduler's next tick takes the rest.
-BATCH_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -23,24 +20,30 @@ class Transitions:
     escalated: list[int]
 
 
-def _claim(session: Session, *, stamp: InstrumentedAttribute, due: ColumnElement[bool], now: datetime) -> list[int]:
-    """Stamp due pending calls once each, safe with several processes running the job together."""
-    unstamped_and_due = and_(PENDING, col(stamp).is_(None), due)
-    # SKIP LOCKED lets concurrent runs split the rows on PostgreSQL (SQLite renders no lock
-    # clause and has one writer); re-testing the stamp in the UPDATE keeps each transition single.
-    claimable = select(Call.id).where(unstamped_and_due).limit(BATCH_SIZE).with_for_update(skip_locked=True)
-    statement = (
-        update(Call)
-        .where(col(Call.id).in_(claimable.scalar_subquery()), unstamped_and_due)
-        .values({stamp.key: now, "updated_at": now})
-        .returning(Call.id)
-    )
-    return sorted(session.execute(statement).scalars())
+def _stamp_once(ctx: JobContext, stamp: InstrumentedAttribute, due: ColumnElement[bool]) -> list[int]:
+    """Record `stamp` on every pending call that is due for it, once each, however many processes run."""
+    unstamped = and_(PENDING, col(stamp).is_(None))
+
+    def claim(session: Session, now: datetime) -> list[int]:
+        return claim_due(session, Call, due=and_(unstamped, due), now=now, order_by=col(Call.id))
+
+    def work(session: Session, ids: list[int], now: datetime) -> list[int]:
+        # A call tagged since it was claimed is no longer pending: the condition is tested again.
+        statement = (
+            update(Call)
+            .where(col(Call.id).in_(ids), unstamped)
+            .values({stamp.key: now, "updated_at": now, "lease_until": None})
+            .returning(Call.id)
+        )
+        return sorted(session.execute(statement).scalars())
+
+    return in_batches(ctx, claim=claim, work=work)
 
 
-def mark_overdue_and_escalate(session: Session, *, settings: Settings, now: datetime) -> Transitions:
+def mark_overdue_and_escalate(ctx: JobContext) -> Transitions:
     """Record overdue_at past tag_due_at and escalated_at past the escalation deadline; return who moved."""
-    overdue = _claim(session, stamp=Call.overdue_at, due=col(Call.tag_due_at) <= now, now=now)
-    escalate_before = now - timedelta(minutes=settings.escalate_after_minutes)
-    escalated = _claim(session, stamp=Call.escalated_at, due=col(Call.ended_at) <= escalate_before, now=now)
+    now = ctx.clock.now()
+    overdue = _stamp_once(ctx, Call.overdue_at, col(Call.tag_due_at) <= now)
+    escalate_before = now - timedelta(minutes=ctx.settings.escalate_after_minutes)
+    escalated = _stamp_once(ctx, Call.escalated_at, col(Call.ended_at) <= escalate_before)
     return Transitions(overdue=overdue, escalated=escalated)

@@ -9,8 +9,8 @@ from sqlmodel import Session, col
 from callsvc.auth import service as auth_service
 from callsvc.auth.models import ApiKey, Role
 from callsvc.auth.scope import visible_managers
-from callsvc.calls.models import IS_PENDING, Call, CallStatus
-from callsvc.calls.service import etag
+from callsvc.calls.models import IS_PENDING, Call
+from callsvc.calls.service import ANSWERED_STATUSES, etag
 from callsvc.clock import Clock
 from callsvc.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from callsvc.managers.models import Manager
@@ -21,7 +21,6 @@ from callsvc.settings import Settings
 # Waiting for an outcome and ended (tag_due_at is set from the end time of a call that needs one).
 PENDING = and_(IS_PENDING, col(Call.tag_due_at).is_not(None))
 RECENT_CALLS = 5
-ANSWERED = (CallStatus.in_progress, CallStatus.completed)
 
 
 def list_outcomes(session: Session, *, active: bool | None) -> list[Outcome]:
@@ -67,7 +66,7 @@ def _talk_so_far(call: Call, now: datetime) -> int:
 
 
 def _validate_tag(session: Session, *, call: Call, request: TagRequest, note: str | None, now: datetime) -> None:
-    if call.status not in ANSWERED:
+    if call.status not in ANSWERED_STATUSES:
         raise Invalid(f"call {call.id} was not answered; only answered calls take an outcome", code="call_not_answered")
     outcome = session.get(Outcome, request.outcome)
     if outcome is None:

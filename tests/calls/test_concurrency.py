@@ -17,9 +17,8 @@ from callsvc.app import create_app
 from callsvc.calls.models import Call
 from callsvc.db import build_engine
 from callsvc.schema import upgrade_to_head
-from callsvc.settings import Settings
 from tests.conftest import TEST_DATABASE_URL, fresh_database
-from tests.factories import GENERIC_SECRET, answered_call, create_key, signed_headers
+from tests.factories import GENERIC_SECRET, ExplicitSettings, answered_call, create_key, signed_headers
 
 SETTLE_SECONDS = 0.5
 
@@ -33,7 +32,7 @@ def own_database_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def server_url(own_database_url) -> Iterator[str]:
-    settings = Settings(
+    settings = ExplicitSettings(
         database_url=own_database_url,
         generic_secret=GENERIC_SECRET,
         log_level="warning",
@@ -69,7 +68,7 @@ def test_simultaneous_first_events_of_a_call_create_it_once(server_url, own_data
             statuses = list(pool.map(deliver, answered_call(call_id, extension="101", talk=60)))
             assert statuses == [200, 200, 200, 200]
 
-    engine = build_engine(Settings(database_url=own_database_url))
+    engine = build_engine(ExplicitSettings(database_url=own_database_url))
     with Session(engine) as session:
         calls = session.exec(select(Call)).all()
     engine.dispose()
@@ -86,7 +85,7 @@ def post_event(server_url: str, event: dict) -> int:
 
 @pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs a row lock held by another connection: PostgreSQL")
 def test_a_change_that_waited_for_a_row_lock_still_reaches_a_crm_polling_the_feed(server_url, own_database_url):
-    engine = build_engine(Settings(database_url=own_database_url))
+    engine = build_engine(ExplicitSettings(database_url=own_database_url))
     with Session(engine) as session:
         admin = create_key(session)
     *begun_a, end_a = answered_call("slow", extension="101")

@@ -94,7 +94,7 @@ class TestMissedCall:
             post_generic(client, event)
         [call] = calls_in_db(session)
         assert call.client_number is None
-        assert session.exec(select(ProviderEvent)).first().body.count("anonymous") == 1
+        assert session.exec(select(ProviderEvent)).first().body.count(b"anonymous") == 1
 
 
 class TestOutboundCall:
@@ -184,13 +184,20 @@ class TestRefused:
         ],
     )
     def test_body_outside_the_format_is_422_with_the_field_and_kept_as_rejected(self, client, session, event, field):
-        response = post_generic(client, event)
+        response = post_generic(client, event, msg_id="msg_refused")
         assert response.status_code == 422
         assert response.json()["code"] == "invalid_payload"
         assert response.json().get("field") == field
         [kept] = session.exec(select(ProviderEvent)).all()
-        assert (kept.status, kept.dedupe_key) == ("rejected", None)
+        assert (kept.status, kept.dedupe_key, kept.body) == ("rejected", "msg_refused", json.dumps(event).encode())
         assert calls_in_db(session) == []
+
+    def test_a_retry_of_a_refused_delivery_is_refused_again_and_kept_once(self, client, session):
+        event = {"type": "call.exploded", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"}
+        first = post_generic(client, event, msg_id="msg_again")
+        again = post_generic(client, event, msg_id="msg_again")
+        assert (first.status_code, again.status_code, again.json()["code"]) == (422, 422, "invalid_payload")
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
 
     def test_unconfigured_provider_answers_404(self, client):
         response = client.post("/webhooks/nosuchpbx", content="{}")

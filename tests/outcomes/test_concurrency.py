@@ -9,18 +9,21 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import and_, text
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 
 from callsvc.app import create_app
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls.models import Call
 from callsvc.db import build_session_factory
 from callsvc.errors import PreconditionFailed
+from callsvc.jobs import LEASE, JobContext, claim_due
 from callsvc.outcomes import service
-from callsvc.outcomes.jobs import Transitions, mark_overdue_and_escalate
+from callsvc.outcomes.jobs import mark_overdue_and_escalate
 from callsvc.outcomes.schemas import TagRequest
+from callsvc.outcomes.service import PENDING
+from tests.conftest import FrozenClock
 from tests.factories import CALLS_START, answered_call, create_key, create_manager, record_call
 
 pytestmark = pytest.mark.skipif(
@@ -62,21 +65,35 @@ def committed(engine, settings, clock) -> Iterator[Committed]:
             )
 
 
-def run_job(committed: Committed, settings) -> Transitions:
+def claim(session, now) -> list[int]:
+    due = and_(PENDING, col(Call.overdue_at).is_(None), col(Call.tag_due_at) <= now)
+    return claim_due(session, Call, due=due, now=now, order_by=col(Call.id))
+
+
+def claim_and_commit(committed: Committed, now) -> list[int]:
     with committed.factory() as session:
-        transitions = mark_overdue_and_escalate(session, settings=settings, now=PAST_DEADLINE)
+        claimed = claim(session, now)
         session.commit()
-        return transitions
+        return claimed
 
 
-def test_concurrent_job_runs_record_each_transition_once(committed, settings):
+def test_concurrent_claims_take_each_due_row_once(committed):
     with ThreadPoolExecutor(1) as pool, committed.factory() as first:
-        claimed = mark_overdue_and_escalate(first, settings=settings, now=PAST_DEADLINE)
-        # The second run skips the rows the first holds instead of waiting for them.
-        assert pool.submit(run_job, committed, settings).result(timeout=5) == Transitions([], [])
+        claimed = claim(first, PAST_DEADLINE)
+        # The second claim skips the rows the first holds instead of waiting for them.
+        assert pool.submit(claim_and_commit, committed, PAST_DEADLINE).result(timeout=5) == []
         first.commit()
-    assert claimed == Transitions(overdue=[committed.call_id], escalated=[])
-    assert run_job(committed, settings) == Transitions([], [])
+    assert claimed == [committed.call_id]
+    # Leased now: nobody else takes it until the lease runs out (a crashed worker's rows come back).
+    assert claim_and_commit(committed, PAST_DEADLINE + LEASE - timedelta(seconds=1)) == []
+    assert claim_and_commit(committed, PAST_DEADLINE + LEASE) == [committed.call_id]
+
+
+def test_runs_in_several_processes_record_each_transition_once(committed, settings):
+    ctx = JobContext(session_factory=committed.factory, settings=settings, clock=FrozenClock(PAST_DEADLINE))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: mark_overdue_and_escalate(ctx), range(4)))
+    assert sorted(call_id for run in runs for call_id in run.overdue) == [committed.call_id]
 
 
 def tag(session, committed: Committed, outcome: str, settings, clock) -> None:

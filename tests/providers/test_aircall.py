@@ -8,8 +8,7 @@ from sqlmodel import select
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.aircall import AircallAdapter
 from callsvc.providers.base import SignatureInvalid, WebhookRequest
-from callsvc.settings import Settings
-from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "cebcaac65d3e4f5a6b7c8d9e0f1a2b3c"
 
@@ -128,7 +127,7 @@ def _delivery(body: bytes) -> WebhookRequest:
 class TestTokenCheck:
     """The token is read from the top level of the body alone: nothing else is parsed before it matches."""
 
-    SETTINGS = Settings(aircall_token=TOKEN)
+    SETTINGS = ExplicitSettings(aircall_token=TOKEN)
 
     def test_token_after_the_call_data_is_found(self):
         envelope = load_payloads("aircall", "inbound_answered")[0]

@@ -13,14 +13,13 @@ from callsvc.providers.generic import GenericAdapter
 from callsvc.providers.mango import MangoAdapter
 from callsvc.providers.twilio import TwilioAdapter
 from callsvc.providers.zadarma import ZadarmaAdapter
-from callsvc.settings import Settings
-from tests.factories import GENERIC_SECRET, NOW, answered_call, load_payloads
+from tests.factories import GENERIC_SECRET, NOW, ExplicitSettings, answered_call, load_payloads
 from tests.providers.test_aircall import TOKEN as AIRCALL_TOKEN
 from tests.providers.test_mango import API_KEY as MANGO_KEY
 from tests.providers.test_mango import SALT as MANGO_SALT
 from tests.providers.test_twilio import TOKEN as TWILIO_TOKEN
 
-SETTINGS = Settings(
+SETTINGS = ExplicitSettings(
     aircall_token=AIRCALL_TOKEN, mango_api_key=MANGO_KEY, mango_api_salt=MANGO_SALT, twilio_auth_token=TWILIO_TOKEN
 )
 CALLS = ("inbound_answered", "inbound_missed", "outbound_answered")
@@ -84,5 +83,7 @@ class TestNoCredentialsInTheBody:
         ids=["twilio", "zadarma", "generic"],
     )
     def test_body_is_kept_byte_for_byte(self, adapter, body):
-        settings = Settings(generic_secret=GENERIC_SECRET, zadarma_api_secret="s", twilio_auth_token=TWILIO_TOKEN)
+        settings = ExplicitSettings(
+            generic_secret=GENERIC_SECRET, zadarma_api_secret="s", twilio_auth_token=TWILIO_TOKEN
+        )
         assert adapter.redact(body, settings) == body

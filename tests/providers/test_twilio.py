@@ -11,8 +11,7 @@ from twilio.request_validator import RequestValidator
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.base import SignatureInvalid, WebhookRequest
 from callsvc.providers.twilio import TwilioAdapter
-from callsvc.settings import Settings
-from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "f2a3b4c5d6e7f8091a2b3c4d5e6f7081"
 PUBLIC_URL = "https://calls.example.com"
@@ -255,7 +254,7 @@ class TestDocumentedVectors:
         "From": "+14158675309",
         "To": "+18005551212",
     }
-    SETTINGS = Settings(twilio_auth_token="12345")
+    SETTINGS = ExplicitSettings(twilio_auth_token="12345")
 
     @pytest.mark.parametrize("signature", ["RSOYDt4T1cUTdK1PDd93/VVr8B8=", "kvajT1Ptam85bY51eRf/AJRuM3w="])
     def test_form_callback_vector_verifies_with_and_without_the_port(self, signature):
@@ -281,4 +280,4 @@ class TestDocumentedVectors:
             signature,
             **{"x-twilio-webhooks-signature-settings": "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256"},
         )
-        TwilioAdapter().verify(delivery, Settings(twilio_auth_token="shared-key-secret"))
+        TwilioAdapter().verify(delivery, ExplicitSettings(twilio_auth_token="shared-key-secret"))

@@ -13,8 +13,7 @@ from sqlmodel import select
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.base import PayloadInvalid, WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
-from callsvc.settings import Settings
-from tests.factories import NOW, SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
 
 SECRET = "9c1b7e5a3d2f4a6b8c0d"
 # PHP's getSignatureString in zadarma/user-api-v1: the fields each event signs, in order.
@@ -156,12 +155,12 @@ class TestRefused:
             received_at=NOW,
             client_host="185.45.152.42",
         )
-        settings = Settings(zadarma_api_secret=SECRET, zadarma_allowed_ips="185.45.152.40/30")
+        settings = ExplicitSettings(zadarma_api_secret=SECRET, zadarma_allowed_ips="185.45.152.40/30")
         ZadarmaAdapter().verify(delivery, settings)
 
     def test_allow_list_that_is_not_addresses_is_refused_at_startup(self):
         with pytest.raises(ValidationError, match="zadarma_allowed_ips"):
-            Settings(zadarma_allowed_ips="185.45.152.42, zadarma.com")
+            ExplicitSettings(zadarma_allowed_ips="185.45.152.42, zadarma.com")
 
     def test_signed_notification_with_an_unreadable_call_start_is_422_and_kept_as_rejected(self, client, session):
         fields = {**load_payloads("zadarma", "inbound_missed")[0], "call_start": "22.11.2026 13:00"}
@@ -184,7 +183,7 @@ class TestRefused:
             received_at=NOW,
         )
         with pytest.raises(PayloadInvalid) as caught:
-            ZadarmaAdapter().parse(delivery, Settings(zadarma_api_secret=SECRET, zadarma_timezone=zone))
+            ZadarmaAdapter().parse(delivery, ExplicitSettings(zadarma_api_secret=SECRET, zadarma_timezone=zone))
         assert caught.value.field == "call_start"
 
 

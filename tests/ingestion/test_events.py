@@ -1,4 +1,4 @@
-"""/v1/events: admins see the deliveries that failed to apply and replay them after a fix."""
+"""/v1/events: admins see the deliveries that failed to apply or were refused, and replay them after a fix."""
 
 from datetime import UTC, datetime
 
@@ -6,6 +6,8 @@ import pytest
 
 from callsvc.auth.models import Role
 from callsvc.calls import service
+from callsvc.providers.base import PayloadInvalid
+from callsvc.providers.generic import GenericAdapter
 from tests.factories import (
     GENERIC_SECRET,
     answered_call,
@@ -33,6 +35,11 @@ def broken_apply(monkeypatch):
 
     monkeypatch.setattr(service, "derive_call_state", broken)
     return monkeypatch
+
+
+def refuse_everything(self, request, settings):
+    """A parser that wrongly refuses the provider's own format."""
+    raise PayloadInvalid("simulated parser bug", field="type")
 
 
 def key_of(session, role: Role) -> dict[str, str]:
@@ -113,12 +120,20 @@ class TestReplay:
         response = client.post(f"/v1/events/{item['id']}/replay", headers=admin)
         assert (response.status_code, response.json()["code"]) == (409, "event_already_applied")
 
-    def test_replaying_a_rejected_delivery_is_409(self, client, session):
+    def test_a_delivery_rejected_by_a_parser_bug_applies_when_replayed_after_the_fix(
+        self, client, session, monkeypatch
+    ):
         admin = create_key(session)
-        post_generic(client, {"type": "call.exploded", "call_id": "x", "occurred_at": "2026-11-22T10:00:00Z"})
+        monkeypatch.setattr(GenericAdapter, "parse", refuse_everything)
+        refused = post_generic(client, answered_call("r5")[0])
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_payload")
         [item] = client.get("/v1/events", params={"status": "rejected"}, headers=admin).json()["items"]
+
+        monkeypatch.undo()
         response = client.post(f"/v1/events/{item['id']}/replay", headers=admin)
-        assert (response.status_code, response.json()["code"]) == (409, "event_rejected")
+
+        assert (response.status_code, response.json()["status"], response.json()["error"]) == (200, "applied", None)
+        assert [call.provider_call_id for call in calls_in_db(session)] == ["r5"]
 
     def test_replaying_an_unknown_delivery_is_404(self, client, session):
         response = client.post("/v1/events/999999/replay", headers=create_key(session))
