@@ -5,13 +5,18 @@ from typing import Any
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
+    REDACTED,
+    SEQUENCE,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
     as_int,
     from_unix,
+    read_json,
     required,
     secrets_equal,
+    text_at,
+    top_level_values,
 )
 from callsvc.settings import Settings
 
@@ -27,31 +32,31 @@ MAPPED = {
 DIRECTIONS = {"inbound": Direction.inbound, "outbound": Direction.outbound}
 
 
-def _envelope(body: bytes) -> dict[str, Any] | None:
-    try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+def _token(body: bytes) -> str | None:
+    """The body's top-level token, read without parsing the rest of a body not yet known to be Aircall's."""
+    spans = top_level_values(body, "token")
+    # Aircall sends one token; with two, the one checked and the one a parser keeps could differ.
+    if spans is None or len(spans) != 1:
         return None
-    return envelope if isinstance(envelope, dict) else None
-
-
-def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
-    value = data.get(name)
-    return value if isinstance(value, dict) else {}
+    try:
+        token = json.loads(body[spans[0]].decode())
+    except ValueError:
+        return None
+    return token if isinstance(token, str) else None
 
 
 def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEvent]:
-    direction = DIRECTIONS.get(data.get("direction", ""))
+    direction = DIRECTIONS.get(text_at(data, "direction", prefix="data.") or "")
     if direction is None:
         raise PayloadInvalid("data.direction is not inbound or outbound", field="data.direction")
-    user_id = _object(data, "user").get("id")
-    user = str(user_id) if user_id is not None else None
-    client, line = data.get("raw_digits"), _object(data, "number").get("digits")
+    user = text_at(data, "user.id", prefix="data.")
+    client = text_at(data, "raw_digits", prefix="data.")
+    line = text_at(data, "number.digits", prefix="data.")
     outbound = direction is Direction.outbound
     base = {
-        "provider_call_id": str(required(data, "id", prefix="data.")),
+        "provider_call_id": required(data, "id", prefix="data."),
         # When Aircall built the payload: it orders the snapshots of one call, so the latest user wins.
-        "seq": as_int(envelope.get("timestamp"), "timestamp"),
+        "seq": as_int(envelope.get("timestamp"), "timestamp", within=SEQUENCE),
     }
     started_at = from_unix(data.get("started_at"), "data.started_at")
     events = [
@@ -81,9 +86,10 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
                 **base,
             )
         )
-    if data.get("recording"):
+    recording = text_at(data, "recording", prefix="data.")
+    if recording:
         at = events[-1].occurred_at
-        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=data["recording"], **base))
+        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=recording, **base))
     return events
 
 
@@ -97,17 +103,22 @@ class AircallAdapter:
 
     def verify(self, delivery: WebhookRequest, settings: Settings) -> None:
         assert settings.aircall_token
-        token = (_envelope(delivery.body) or {}).get("token")
-        if not isinstance(token, str) or not secrets_equal(token, settings.aircall_token):
+        token = _token(delivery.body)
+        if token is None or not secrets_equal(token, settings.aircall_token):
             raise SignatureInvalid("the body's token is not this webhook's token")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Aircall sends no delivery id and signs nothing: a retry repeats the body, token and all.
         return delivery.body_digest()
 
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """Overwrite the top-level token, the webhook's credential, with REDACTED."""
+        for span in reversed(top_level_values(body, "token") or []):
+            body = body[: span.start] + json.dumps(REDACTED).encode() + body[span.stop :]
+        return body
+
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
-        envelope = _envelope(delivery.body)
-        if envelope is None:
-            raise PayloadInvalid("the body is not a JSON object", field="body")
+        envelope = read_json(delivery.body, "body")
         event = required(envelope, "event")
         data = envelope.get("data")
         if not isinstance(data, dict):

@@ -1,7 +1,6 @@
 """Mango Office VPBX API Realtime events, signed with sha256(key + json + salt) (pbx/PROVIDERS.md, section 3)."""
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,13 +8,18 @@ from urllib.parse import urlsplit
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.phone import international
 from callsvc.providers.base import (
+    SEQUENCE,
+    UNIX_SECONDS,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
     as_int,
     from_unix,
+    read_json,
+    redact_form_field,
     required,
     secrets_equal,
+    text_at,
 )
 from callsvc.settings import Settings
 
@@ -32,77 +36,63 @@ def _event_type(delivery: WebhookRequest) -> str:
     return event_type
 
 
-def _payload(delivery: WebhookRequest) -> dict[str, Any]:
-    try:
-        payload = json.loads(required(delivery.fields(), "json"))
-    except ValueError as exc:
-        raise PayloadInvalid("json is not a JSON object", field="json") from exc
-    if not isinstance(payload, dict):
-        raise PayloadInvalid("json is not a JSON object", field="json")
-    return payload
-
-
-def _party(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    party = payload.get(name)
-    return party if isinstance(party, dict) else {}
+def _text(payload: dict[str, Any], path: str) -> str | None:
+    return text_at(payload, path, prefix="json.")
 
 
 def _at(payload: dict[str, Any], name: str) -> datetime:
     return from_unix(payload.get(name), f"json.{name}")
 
 
+def _seq(payload: dict[str, Any]) -> int | None:
+    return as_int(payload.get("seq"), "json.seq", within=SEQUENCE)
+
+
 def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     """One leg's state (events/call): who was offered the call, who answered, who dials out."""
-    caller, called = _party(payload, "from"), _party(payload, "to")
-    state = payload.get("call_state")
-    base = {
-        "provider_call_id": call_id,
-        "occurred_at": _at(payload, "timestamp"),
-        "seq": as_int(payload.get("seq"), "json.seq"),
-    }
-    if caller.get("extension") and not called.get("extension"):
-        who = str(caller["extension"])
+    state = _text(payload, "call_state")
+    caller, called = _text(payload, "from.extension"), _text(payload, "to.extension")
+    base = {"provider_call_id": call_id, "occurred_at": _at(payload, "timestamp"), "seq": _seq(payload)}
+    if caller and not called:
         if state == "Appeared":
             return [
                 CallEvent(
                     kind=EventKind.started,
                     direction=Direction.outbound,
-                    to_number=international(called.get("number")),
-                    identity=who,
+                    to_number=international(_text(payload, "to.number")),
+                    identity=caller,
                     **base,
                 )
             ]
-        return [CallEvent(kind=EventKind.answered, identity=who, **base)] if state == "Connected" else []
-    if payload.get("location") != "abonent" or not called.get("extension"):
+        return [CallEvent(kind=EventKind.answered, identity=caller, **base)] if state == "Connected" else []
+    if payload.get("location") != "abonent" or not called:
         if state != "Appeared":
             return []
         return [
             CallEvent(
                 kind=EventKind.started,
                 direction=Direction.inbound,
-                from_number=international(caller.get("number")),
-                to_number=international(called.get("line_number")),
+                from_number=international(_text(payload, "from.number")),
+                to_number=international(_text(payload, "to.line_number")),
                 **base,
             )
         ]
     kinds = {"Appeared": EventKind.offered, "Connected": EventKind.answered}
-    return [CallEvent(kind=kinds[state], identity=str(called["extension"]), **base)] if state in kinds else []
+    return [CallEvent(kind=kinds[state], identity=called, **base)] if state in kinds else []
 
 
 def _summary_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     """The whole call once it is over (events/summary)."""
-    direction = DIRECTIONS.get(str(payload.get("call_direction")))
+    direction = DIRECTIONS.get(_text(payload, "call_direction") or "")
     if direction is None:
         raise PayloadInvalid("json.call_direction is not 0, 1 or 2", field="json.call_direction")
-    caller, called = _party(payload, "from"), _party(payload, "to")
     outbound = direction is Direction.outbound
-    employee = caller.get("extension") if outbound else called.get("extension")
-    who = str(employee) if employee else None
-    line = international(payload.get("line_number"))
-    client = international((called if outbound else caller).get("number"))
+    who = _text(payload, "from.extension" if outbound else "to.extension")
+    line = international(_text(payload, "line_number"))
+    client = international(_text(payload, "to.number" if outbound else "from.number"))
     ended_at = _at(payload, "end_time")
     # talk_time is when the call was answered, 0 when it was not.
-    talk_time = as_int(payload.get("talk_time"), "json.talk_time")
+    talk_time = as_int(payload.get("talk_time"), "json.talk_time", within=UNIX_SECONDS)
     answered_at = from_unix(talk_time, "json.talk_time") if talk_time else None
     answered = str(payload.get("entry_result")) == "1" and answered_at is not None
     events = [
@@ -143,8 +133,8 @@ def _recording_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
             kind=EventKind.recording,
             provider_call_id=call_id,
             occurred_at=_at(payload, "timestamp"),
-            seq=as_int(payload.get("seq"), "json.seq"),
-            recording_ref=str(required(payload, "recording_id", prefix="json.")),
+            seq=_seq(payload),
+            recording_ref=required(payload, "recording_id", prefix="json."),
         )
     ]
 
@@ -171,14 +161,19 @@ class MangoAdapter:
             raise SignatureInvalid("sign does not match the json")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Mango sends no delivery id: a retry repeats the body, whose json field is what sign covers.
         return delivery.body_digest()
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """Overwrite vpbx_api_key, the account's API key that Mango puts in every body, with REDACTED."""
+        return redact_form_field(body, "vpbx_api_key")
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         event_type = _event_type(delivery)
-        payload = _payload(delivery)
+        payload = read_json(required(delivery.fields(), "json").encode(), "json")
         mapper = MAPPERS.get(event_type)
         if mapper is None:
             return ParsedDelivery(type=event_type, events=[])
-        call_id = str(required(payload, "entry_id", prefix="json."))
-        state = payload.get("call_state") or payload.get("recording_state")
+        call_id = required(payload, "entry_id", prefix="json.")
+        state = _text(payload, "call_state") or _text(payload, "recording_state")
         return ParsedDelivery(type=f"{event_type}.{state}" if state else event_type, events=mapper(payload, call_id))

@@ -9,14 +9,24 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
-from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, as_int, required, secrets_equal
+from callsvc.providers.base import (
+    SECONDS,
+    SEQUENCE,
+    PayloadInvalid,
+    SignatureInvalid,
+    WebhookRequest,
+    as_int,
+    in_utc,
+    read_json,
+    required,
+    secrets_equal,
+)
 from callsvc.settings import Settings
 
 SIGNATURE_HEADER = "x-twilio-signature"
 # Twilio names the algorithm here when a webhook is signed with a shared key instead of the auth token.
 SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
-IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 
 # Elastic SIP Trunking: "originating" is a call from the phone network in, "terminating" one out to it.
 OUTBOUND = {"outbound-api", "outbound-dial", "trunking-terminating"}
@@ -64,13 +74,9 @@ def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
 def _fields(delivery: WebhookRequest) -> dict[str, str]:
     if _body_sha256(delivery) is None:
         return delivery.fields()
-    try:
-        payload = json.loads(delivery.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadInvalid("the body is not a JSON object", field="body") from exc
-    if not isinstance(payload, dict):
-        raise PayloadInvalid("the body is not a JSON object", field="body")
-    return {name: str(value) for name, value in payload.items()}
+    # Twilio's parameters are text: a JSON value that is not a string stands as its JSON text.
+    payload = read_json(delivery.body, "body")
+    return {name: value if isinstance(value, str) else json.dumps(value) for name, value in payload.items()}
 
 
 def _timestamp(fields: dict[str, str], delivery: WebhookRequest) -> datetime:
@@ -79,9 +85,10 @@ def _timestamp(fields: dict[str, str], delivery: WebhookRequest) -> datetime:
         return delivery.received_at
     try:
         at = parsedate_to_datetime(fields["Timestamp"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise PayloadInvalid("Timestamp is not an RFC 2822 date", field="Timestamp") from exc
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    # "-0000" is UTC from a sender that does not know the local zone: parsed as a naive time.
+    return in_utc(at if at.tzinfo else at.replace(tzinfo=UTC), "Timestamp")
 
 
 def _by_machine(fields: dict[str, str]) -> bool:
@@ -95,7 +102,7 @@ def _dial_leg_events(fields: dict[str, str], status: str, at: datetime) -> list[
     if status == "in-progress" and not _by_machine(fields):
         return [CallEvent(kind=EventKind.answered, **base)]
     if status == "completed" and not _by_machine(fields):
-        talk = as_int(fields.get("CallDuration"), "CallDuration")
+        talk = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS)
         return [
             CallEvent(
                 kind=EventKind.ended,
@@ -120,7 +127,7 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
         "to_number": fields.get("To") or None,
         # The manager dials an outbound call; who takes an inbound one is on its <Dial> legs.
         "identity": (fields.get("From") or None) if outbound else None,
-        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber"),
+        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber", within=SEQUENCE),
     }
     if status in NOT_YET_ANSWERED or (status == "in-progress" and not outbound):
         return [CallEvent(kind=EventKind.started, occurred_at=at, **base)]
@@ -137,7 +144,7 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
         # Twilio picking up an inbound call (an IVR, a <Dial>) is not a manager answering it.
         disposition = None
     answered = disposition is Disposition.answered
-    duration = as_int(fields.get("CallDuration"), "CallDuration") or 0
+    duration = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS) or 0
     # A number's status callback reports only completion: the start is its end less the duration.
     return [
         CallEvent(kind=EventKind.started, occurred_at=at - timedelta(seconds=duration), **base),
@@ -180,10 +187,13 @@ class TwilioAdapter:
         raise SignatureInvalid("X-Twilio-Signature does not match the URL and parameters (is CALLSVC_PUBLIC_URL set?)")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        token = delivery.headers.get(IDEMPOTENCY_HEADER)
-        if token:
-            return token
+        # Exactly what the signature covers: I-Twilio-Idempotency-Token is unsigned, so a replay could
+        # forge a new one, and any change to the body that keeps the signature keeps this key too.
         return hashlib.sha256(_string_to_sign(delivery.url, _signed_params(delivery)).encode()).hexdigest()
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """The auth token signs the request and never travels in it: nothing to overwrite."""
+        return body
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         fields = _fields(delivery)

@@ -4,11 +4,20 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-from datetime import UTC, datetime
+from datetime import datetime
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.phone import international
-from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest, as_int, required, secrets_equal
+from callsvc.providers.base import (
+    SECONDS,
+    PayloadInvalid,
+    SignatureInvalid,
+    WebhookRequest,
+    as_int,
+    in_utc,
+    required,
+    secrets_equal,
+)
 from callsvc.settings import Settings
 
 INBOUND_SIGNED = ("caller_id", "called_did", "call_start")
@@ -47,7 +56,7 @@ def _call_start(fields: dict[str, str], settings: Settings) -> datetime:
         local = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
     except ValueError as exc:
         raise PayloadInvalid("call_start is not YYYY-MM-DD HH:MM:SS", field="call_start") from exc
-    return local.replace(tzinfo=settings.zadarma_zone).astimezone(UTC)
+    return in_utc(local.replace(tzinfo=settings.zadarma_zone), "call_start")
 
 
 def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
@@ -60,7 +69,7 @@ def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
         occurred_at=at,
         disposition=disposition,
         identity=(fields.get("internal") or None) if answered else None,
-        talk_seconds=as_int(fields.get("duration"), "duration") if answered else None,
+        talk_seconds=as_int(fields.get("duration"), "duration", within=SECONDS) if answered else None,
         recording_ref=(fields.get("call_id_with_rec") or None) if fields.get("is_recorded") == "1" else None,
     )
 
@@ -118,7 +127,12 @@ class ZadarmaAdapter:
             raise SignatureInvalid("the Signature does not match the notification")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
+        # Every notification of a call signs the same few fields: only the whole body tells two apart.
         return delivery.body_digest()
+
+    def redact(self, body: bytes, settings: Settings) -> bytes:
+        """The API secret signs the notification and never travels in it: nothing to overwrite."""
+        return body
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
         fields = delivery.fields()

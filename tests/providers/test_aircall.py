@@ -6,7 +6,9 @@ import pytest
 from sqlmodel import select
 
 from callsvc.ingestion.models import ProviderEvent
-from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
+from callsvc.providers.aircall import AircallAdapter
+from callsvc.providers.base import SignatureInvalid, WebhookRequest
+from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
 
 TOKEN = "cebcaac65d3e4f5a6b7c8d9e0f1a2b3c"
 
@@ -100,6 +102,13 @@ class TestRefused:
         response = client.post("/webhooks/aircall", content=f"token={TOKEN}")
         assert response.status_code == 401
 
+    def test_correctly_tokened_body_nested_a_thousand_levels_deep_is_422_and_kept_as_rejected(self, client, session):
+        body = '{"resource":"call","event":"call.created","data":' + "[" * 1000 + "]" * 1000 + f',"token":"{TOKEN}"}}'
+        response = client.post("/webhooks/aircall", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["field"]) == (422, "body")
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.status == "rejected"
+
     def test_call_event_without_a_call_id_is_422_and_kept_as_rejected(self, client, session):
         created = load_payloads("aircall", "inbound_missed")[0]
         del created["data"]["id"]
@@ -107,3 +116,47 @@ class TestRefused:
         assert (response.status_code, response.json()["field"]) == (422, "data.id")
         [kept] = session.exec(select(ProviderEvent)).all()
         assert kept.status == "rejected"
+
+
+def _delivery(body: bytes) -> WebhookRequest:
+    return WebhookRequest(
+        method="POST", url="https://calls.example.com/webhooks/aircall", headers={}, body=body, received_at=NOW
+    )
+
+
+class TestTokenCheck:
+    """The token is read from the top level of the body alone: nothing else is parsed before it matches."""
+
+    SETTINGS = ExplicitSettings(aircall_token=TOKEN)
+
+    def test_token_after_the_call_data_is_found(self):
+        envelope = load_payloads("aircall", "inbound_answered")[0]
+        body = json.dumps({"data": envelope["data"], "event": envelope["event"], "token": TOKEN})
+        AircallAdapter().verify(_delivery(body.encode()), self.SETTINGS)
+
+    def test_unauthenticated_megabyte_nested_half_a_million_levels_deep_is_refused_unparsed(self):
+        # json.loads would exhaust the stack on this body long before finding the token missing.
+        body = b'{"data":' + b"[" * 500_000 + b"]" * 500_000 + b',"token":"' + b"0" * 32 + b'"}'
+        with pytest.raises(SignatureInvalid):
+            AircallAdapter().verify(_delivery(body), self.SETTINGS)
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param({"data": {"token": TOKEN}}, id="nested-only"),
+            pytest.param({"token": [TOKEN]}, id="not-a-string"),
+            pytest.param({"token": TOKEN.upper()}, id="another-token"),
+        ],
+    )
+    def test_body_without_the_token_at_its_top_level_is_refused(self, body):
+        with pytest.raises(SignatureInvalid):
+            AircallAdapter().verify(_delivery(json.dumps(body).encode()), self.SETTINGS)
+
+    def test_body_with_two_top_level_tokens_is_refused(self):
+        body = f'{{"token":"{TOKEN}","event":"call.created","token":"{TOKEN}"}}'.encode()
+        with pytest.raises(SignatureInvalid):
+            AircallAdapter().verify(_delivery(body), self.SETTINGS)
+
+    def test_token_written_with_escapes_is_the_same_token(self):
+        escaped = "".join(f"\\u{ord(char):04x}" for char in TOKEN)
+        AircallAdapter().verify(_delivery(f'{{"event":"call.created","token":"{escaped}"}}'.encode()), self.SETTINGS)

@@ -147,17 +147,34 @@ class TestRecording:
 
 
 class TestExactlyOnce:
-    def test_a_retry_with_the_same_idempotency_token_is_a_duplicate(self, client, session):
+    def test_a_replay_with_a_new_idempotency_token_is_still_a_duplicate(self, client, session):
+        # The token is unsigned: anyone holding a captured callback could send it with a fresh one.
         fields = load_payloads("twilio", "inbound_missed")[-1]
-        token = {"i-twilio-idempotency-token": "a1b2c3d4-retry"}
-        assert post(client, fields, headers=token).json() == {"status": "accepted"}
-        assert post(client, fields, headers=token).json() == {"status": "duplicate"}
+        first = post(client, fields, headers={"i-twilio-idempotency-token": "a1b2c3d4-first"})
+        replayed = post(client, fields, headers={"i-twilio-idempotency-token": "e5f6a7b8-forged"})
+        assert (first.json(), replayed.json()) == ({"status": "accepted"}, {"status": "duplicate"})
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
 
-    def test_the_same_signed_callback_without_a_token_is_a_duplicate(self, client, session):
+    def test_the_same_signed_callback_with_its_parameters_reordered_is_a_duplicate(self, client, session):
         fields = load_payloads("twilio", "inbound_missed")[-1]
         assert post(client, fields).json() == {"status": "accepted"}
         assert post(client, dict(reversed(fields.items()))).json() == {"status": "duplicate"}
         assert len(session.exec(select(ProviderEvent)).all()) == 1
+
+    def test_key_is_the_sha256_of_the_signed_url_and_sorted_parameters(self):
+        fields = {"CallSid": "CA1", "CallStatus": "completed", "To": "+14155550199"}
+        signature = RequestValidator(TOKEN).compute_signature(WEBHOOK_URL, fields)
+        delivery = _delivery(WEBHOOK_URL, urlencode(fields).encode(), signature, **{"i-twilio-idempotency-token": "t"})
+        signed = f"{WEBHOOK_URL}CallSidCA1CallStatuscompletedTo+14155550199"
+        assert TwilioAdapter().dedupe_key(delivery) == hashlib.sha256(signed.encode()).hexdigest()
+
+    def test_callbacks_that_differ_in_a_signed_parameter_have_different_keys(self):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        keys = {
+            TwilioAdapter().dedupe_key(_delivery(WEBHOOK_URL, urlencode({**fields, "CallStatus": status}).encode(), ""))
+            for status in ("completed", "busy")
+        }
+        assert len(keys) == 2
 
 
 class TestSignature:
@@ -193,6 +210,27 @@ class TestSignature:
         client.app.state.settings = settings.model_copy(update={"twilio_auth_token": None})
         response = post(client, fields)
         assert (response.status_code, response.json()["code"]) == (404, "provider_not_configured")
+
+
+class TestOutOfRange:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("Timestamp", "Fri, 31 Dec 9999 23:59:59 -0100"),
+            ("Timestamp", "Fri, 31 Dec 99999999999999999999 23:59:59 +0000"),
+            ("Timestamp", "Thu, 01 Jan 1970 00:00:00 +0100"),
+            ("CallDuration", "9" * 30),
+            ("CallDuration", "-1"),
+            ("SequenceNumber", "9" * 20),
+        ],
+    )
+    def test_signed_callback_with_a_value_no_column_holds_is_422_and_kept_as_rejected(
+        self, client, session, field, value
+    ):
+        response = post(client, {**load_payloads("twilio", "outbound_answered")[-1], field: value})
+        assert (response.status_code, response.json()["field"]) == (422, field)
+        [kept] = session.exec(select(ProviderEvent)).all()
+        assert kept.status == "rejected"
 
 
 def _delivery(url: str, body: bytes, signature: str, **headers: str) -> WebhookRequest:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from callsvc.ingestion.models import ProviderEvent
-from callsvc.providers.base import WebhookRequest
+from callsvc.providers.base import PayloadInvalid, WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
 from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
 
@@ -168,6 +168,23 @@ class TestRefused:
         assert (response.status_code, response.json()["field"]) == (422, "call_start")
         [kept] = session.exec(select(ProviderEvent)).all()
         assert kept.status == "rejected"
+
+    @pytest.mark.parametrize(
+        ("call_start", "zone"),
+        [("0001-01-01 00:00:00", "Europe/Moscow"), ("9999-12-31 23:59:59", "America/Los_Angeles")],
+    )
+    def test_call_start_whose_utc_time_is_past_the_calendar_is_refused(self, call_start, zone):
+        fields = {**load_payloads("zadarma", "inbound_missed")[0], "call_start": call_start}
+        delivery = WebhookRequest(
+            method="POST",
+            url="https://calls.example.com/webhooks/zadarma",
+            headers={},
+            body=urlencode(fields).encode(),
+            received_at=NOW,
+        )
+        with pytest.raises(PayloadInvalid) as caught:
+            ZadarmaAdapter().parse(delivery, ExplicitSettings(zadarma_api_secret=SECRET, zadarma_timezone=zone))
+        assert caught.value.field == "call_start"
 
 
 class TestEcho:
