@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from callsvc.calls import service as calls_service
-from callsvc.calls.events import EventStatus, ParsedDelivery
+from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock
 from callsvc.db import insert_ignoring_conflict, is_transient
 from callsvc.errors import Conflict, NotFound
@@ -19,7 +19,7 @@ from callsvc.ingestion import hooks
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.ops import metrics
 from callsvc.providers import registry
-from callsvc.providers.base import PayloadInvalid, ProviderAdapter, SignatureInvalid, WebhookRequest
+from callsvc.providers.base import PayloadInvalid, ProviderAdapter, SignatureInvalid, WebhookRequest, check_events
 from callsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ def _storable(dedupe_key: str) -> str:
     return "sha256:" + hashlib.sha256(dedupe_key.encode(errors="surrogatepass")).hexdigest()
 
 
-def _raw_row(adapter: ProviderAdapter, request: WebhookRequest, *, dedupe_key: str) -> dict[str, object]:
+def _raw_row(
+    adapter: ProviderAdapter, request: WebhookRequest, *, dedupe_key: str, settings: Settings
+) -> dict[str, object]:
     headers = {name: value for name, value in request.headers.items() if name not in UNKEPT_HEADERS}
     return {
         "provider": adapter.name,
@@ -63,16 +65,10 @@ def _raw_row(adapter: ProviderAdapter, request: WebhookRequest, *, dedupe_key: s
         "method": request.method,
         "url": request.url,
         "headers": json.dumps(headers, sort_keys=True),
-        "body": request.body,
+        "body": adapter.redact(request.body, settings),
         "received_at": request.received_at,
         "attempts": 0,
     }
-
-
-def _check_call_ids(parsed: ParsedDelivery) -> None:
-    for event in parsed.events:
-        if len(event.provider_call_id) > CALL_ID_LENGTH:
-            raise PayloadInvalid(f"the call id is longer than {CALL_ID_LENGTH} characters", field="call_id")
 
 
 def receive(
@@ -86,7 +82,10 @@ def receive(
         raise
     dedupe_key = _storable(adapter.dedupe_key(request))
     event_id = insert_ignoring_conflict(
-        session, ProviderEvent.__table__, _raw_row(adapter, request, dedupe_key=dedupe_key), ["provider", "dedupe_key"]
+        session,
+        ProviderEvent.__table__,
+        _raw_row(adapter, request, dedupe_key=dedupe_key, settings=settings),
+        ["provider", "dedupe_key"],
     )
     if event_id is None:
         return _repeated(session, adapter.name, dedupe_key)
@@ -130,7 +129,7 @@ def process(
     now = clock.now()
     try:
         parsed = adapter.parse(request, settings)
-        _check_call_ids(parsed)
+        check_events(parsed)
     except PayloadInvalid as exc:
         _settle(raw, EventStatus.rejected, error=exc.detail)
         return exc

@@ -24,11 +24,13 @@ events_router = api_router(prefix="/v1/events", tags=["events"])
 
 
 def public_url(request: Request, settings: SettingsDep) -> str:
-    """The URL the provider called: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
-    if not settings.public_url:
-        return str(request.url)
-    query = f"?{request.url.query}" if request.url.query else ""
-    return settings.public_url.rstrip("/") + request.url.path + query
+    """The URL the provider called, as it was sent: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
+    # The path as it came on the wire, percent-escapes kept: that is what URL-signing providers sign,
+    # and a decoded %00 would be a NUL that PostgreSQL refuses to keep.
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    base = settings.public_url.rstrip("/") if settings.public_url else f"{request.url.scheme}://{request.url.netloc}"
+    return base + path + (f"?{query}" if query else "")
 
 
 async def read_webhook_request(request: Request, settings: SettingsDep, clock: ClockDep) -> WebhookRequest:
