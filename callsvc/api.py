@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, Field
 from starlette.types import Scope
 
-from callsvc.errors import Invalid, Unauthorized, error_responses
+from callsvc.errors import DatabaseUnavailable, Invalid, Unauthorized, error_responses
 from callsvc.settings import SettingsDep
 
 # Ids are INTEGER columns (int4 on PostgreSQL); a larger number names no row and overflows the driver.
@@ -153,5 +153,7 @@ class CheckedRoute(APIRoute):
 
 
 def api_router(**options: Any) -> APIRouter:
-    """A /v1 router: its routes check their text and document the 401 and 422 every one of them may answer."""
-    return APIRouter(route_class=CheckedRoute, responses=error_responses(Unauthorized, Invalid), **options)
+    """A /v1 router: its routes check their text and document the 401, 422 and 503 every one of them may answer."""
+    return APIRouter(
+        route_class=CheckedRoute, responses=error_responses(Unauthorized, Invalid, DatabaseUnavailable), **options
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -152,7 +152,11 @@ def is_transient(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate:
-        return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")
+        # Class 08 is a connection failure, class 53 the server out of resources (too many connections).
+        return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith(("08", "53"))
+    if type(exc.orig).__module__.startswith("psycopg"):
+        # psycopg gives no SQLSTATE when the server could not be reached or the connection broke.
+        return isinstance(exc, OperationalError)
     code = getattr(exc.orig, "sqlite_errorcode", None)
     # Extended codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte.
     return code is not None and code & 0xFF in TRANSIENT_SQLITE_CODES

@@ -7,7 +7,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callsvc.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,13 @@ class ContentTooLarge(CallsvcError):
     code = "body_too_large"
 
 
+class DatabaseUnavailable(CallsvcError):
+    """The database is away, overloaded or timed out: nothing was kept, so the sender should try again."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+
 class Invalid(CallsvcError):
     status_code = 422
     code = "invalid"
@@ -117,6 +128,14 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return _render(exc.status_code, {"detail": detail, "code": code}, getattr(exc, "headers", None))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not (isinstance(exc, PoolTimeout) or is_transient(exc)):
+        return await _unexpected_error(request, exc)
+    log.warning("database unavailable: %s", type(exc).__name__)
+    error = DatabaseUnavailable("the database did not answer in time; nothing was kept, try again shortly")
+    return _render(error.status_code, error.to_body(), {"Retry-After": "5"})
+
+
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled %s", type(exc).__name__)
     return _render(500, {"detail": "the server failed to answer this request", "code": "internal_error"})
@@ -127,4 +146,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CallsvcError, _callsvc_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

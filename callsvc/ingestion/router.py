@@ -11,7 +11,15 @@ from callsvc.auth.dependencies import AdminKey
 from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock, ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, ContentTooLarge, Forbidden, Invalid, NotFound, error_responses
+from callsvc.errors import (
+    Conflict,
+    ContentTooLarge,
+    DatabaseUnavailable,
+    Forbidden,
+    Invalid,
+    NotFound,
+    error_responses,
+)
 from callsvc.ingestion import pipeline, service
 from callsvc.ingestion.schemas import ProviderEventRead, ReplayReport, ReplayRequest, WebhookReceipt
 from callsvc.pagination import Page, PageParams, by_id, make_page
@@ -58,7 +66,7 @@ def _receive(
     return JSONResponse({"status": receipt.status})
 
 
-WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, ContentTooLarge, PayloadInvalid)
+WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, ContentTooLarge, PayloadInvalid, DatabaseUnavailable)
 
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
