@@ -161,8 +161,10 @@ class MangoAdapter:
             raise SignatureInvalid("sign does not match the json")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        # Mango sends no delivery id: a retry repeats the body, whose json field is what sign covers.
-        return delivery.body_digest()
+        # Mango sends no delivery id. Only the json field is signed, so the key is taken from it (and the
+        # event type in the URL): a captured event re-sent with an extra form field is the same delivery.
+        signed = delivery.fields().get("json", "")
+        return hashlib.sha256(f"{urlsplit(delivery.url).path}\n{signed}".encode(errors="surrogatepass")).hexdigest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:
         """Overwrite vpbx_api_key, the account's API key that Mango puts in every body, with REDACTED."""

@@ -159,3 +159,18 @@ class TestRefused:
         )
         assert response.status_code == 401
         assert calls_in_db(session) == []
+
+
+def test_a_captured_event_resent_with_an_unsigned_field_added_is_a_duplicate(client, session):
+    delivery = load_payloads("mango", "inbound_answered")[0]
+    post(client, delivery)
+    payload = json.dumps(delivery["json"], ensure_ascii=False, separators=(",", ":"))
+    sign = hashlib.sha256((API_KEY + payload + SALT).encode()).hexdigest()
+    body = urlencode({"vpbx_api_key": API_KEY, "sign": sign, "json": payload, "padding": "x"})
+    response = client.post(
+        f"/webhooks/mango/events/{delivery['event']}",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.json() == {"status": "duplicate"}
+    assert len(session.exec(select(ProviderEvent)).all()) == 1
