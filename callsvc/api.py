@@ -1,19 +1,14 @@
 """What every /v1 route shares: bounded input types, text a database can store, and the errors all may answer."""
 
-import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Annotated, Any
-from urllib.parse import unquote_to_bytes
+from typing import Annotated
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query
 from pydantic import AwareDatetime, Field
-from starlette.types import Scope
 
-from callsvc.errors import DatabaseUnavailable, Invalid, Unauthorized, error_responses
+from callsvc.errors import Invalid
 from callsvc.settings import SettingsDep
 
 # Ids are INTEGER columns (int4 on PostgreSQL); a larger number names no row and overflows the driver.
@@ -67,93 +62,3 @@ def requested_time_zone(
 
 
 TimeZoneDep = Annotated[str, Depends(requested_time_zone)]
-
-
-def _storable(value: Any) -> bool:
-    """Tell whether decoded JSON holds only text a database column accepts: no NUL, no lone surrogate."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_storable(key) and _storable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_storable(item) for item in value)
-    return True
-
-
-def _decoded(raw: bytes) -> str | None:
-    """Percent-decode a part of a URL; None when it is not UTF-8 text without NUL."""
-    try:
-        text = unquote_to_bytes(raw).decode()
-    except UnicodeDecodeError:
-        return None
-    return None if "\x00" in text else text
-
-
-def _check_url(scope: Scope) -> None:
-    raw_path = scope.get("raw_path") or scope["path"].encode()
-    if _decoded(raw_path) is None:
-        raise Invalid("the path holds a NUL character or bytes that are not UTF-8", code="invalid_text", field="path")
-    for pair in scope.get("query_string", b"").split(b"&"):
-        raw_name, _, raw_value = pair.replace(b"+", b" ").partition(b"=")
-        name = _decoded(raw_name)
-        if name is None or _decoded(raw_value) is None:
-            field = "query" if name is None else f"query.{name}"
-            raise Invalid(
-                f"{field} holds a NUL character or bytes that are not UTF-8", code="invalid_text", field=field
-            )
-
-
-def _check_body(body: bytes) -> None:
-    try:
-        text = body.decode()
-    except UnicodeDecodeError as exc:
-        raise Invalid("the body is not UTF-8 text", code="invalid_text", field="body") from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return  # not JSON: the route's own parsing answers 422 with the position at fault
-    except (ValueError, RecursionError) as exc:
-        # Numbers of thousands of digits and arrays nested thousands deep: valid JSON that the
-        # route's parser would fail on with a 400 the API does not document.
-        raise Invalid(
-            "the body holds a number too long or nesting too deep to read", code="invalid_request", field="body"
-        ) from exc
-    if not _storable(value):
-        raise Invalid(
-            "the body holds a NUL character (\\u0000) or an unpaired surrogate", code="invalid_text", field="body"
-        )
-
-
-class CheckedRoute(APIRoute):
-    """A route that refuses, with 422, text no database column can hold, before anything reads the request.
-
-    NUL is refused by PostgreSQL's text columns, and broken UTF-8 by both databases' drivers;
-    checking here covers every parameter and body field at once.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-        has_body = self.body_field is not None
-
-        async def checked_handler(request: Request) -> Response:
-            _check_url(request.scope)
-            if has_body:
-                body = await request.body()
-                if body:
-                    _check_body(body)
-            return await handler(request)
-
-        return checked_handler
-
-
-def api_router(**options: Any) -> APIRouter:
-    """A /v1 router: its routes check their text and document the 401, 422 and 503 every one of them may answer."""
-    return APIRouter(
-        route_class=CheckedRoute, responses=error_responses(Unauthorized, Invalid, DatabaseUnavailable), **options
-    )

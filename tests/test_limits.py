@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -75,6 +76,13 @@ class TestBodyCap:
         assert (response.status_code, response.json()["code"]) == (413, "body_too_large")
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+    admin_key: str
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,8 +90,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
-    """`callsvc serve` in a process of its own: its URL and process id."""
+def server(tmp_path_factory) -> Iterator["Server"]:
+    """`callsvc serve` in a process of its own, with an admin key."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("CALLSVC_")}
     env.update(
@@ -96,6 +104,13 @@ def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
     )
     process = subprocess.Popen([sys.executable, "-m", "callsvc", "serve"], env=env)
     url = f"http://127.0.0.1:{port}"
+    admin_key = subprocess.run(
+        [sys.executable, "-m", "callsvc", "keys", "create", "--role", "admin", "--name", "limits"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()[-1]
     deadline = time.monotonic() + 60
     try:
         while True:
@@ -106,7 +121,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
                 assert process.poll() is None, "callsvc serve exited"
                 assert time.monotonic() < deadline, "callsvc serve did not start"
                 time.sleep(0.05)
-        yield url, process.pid
+        yield Server(url=url, pid=process.pid, admin_key=admin_key)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -126,7 +141,7 @@ def hundred_megabytes():
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
 def test_100_mb_bodies_are_refused_without_the_server_holding_them(server):
-    url, pid = server
+    url, pid = server.url, server.pid
     # A first refusal warms up whatever answering one takes, so that only what the bodies cost is measured.
     assert httpx.post(f"{url}/webhooks/generic", content=b"{}").status_code == 401
     before = rss_bytes(pid)
@@ -139,11 +154,10 @@ def test_100_mb_bodies_are_refused_without_the_server_holding_them(server):
 
 @pytest.mark.parametrize("path", ["/webhooks/generic", "/v1/managers"])
 def test_a_body_trickling_in_gets_408_and_the_connection_closes(server, path):
-    url, _ = server
-    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30) as sock:
+    with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=30) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nhost: callsvc\r\ncontent-type: application/json\r\n"
-            "content-length: 1000\r\n\r\n{".encode()
+            f"authorization: Bearer {server.admin_key}\r\ncontent-length: 1000\r\n\r\n{{".encode()
         )
         answer = b""
         while chunk := sock.recv(65536):
@@ -155,6 +169,16 @@ def test_a_body_trickling_in_gets_408_and_the_connection_closes(server, path):
         "detail": f"the request body took longer than {READ_TIMEOUT_SECONDS:g} s to arrive",
         "code": "body_read_timeout",
     }
+
+
+def test_an_api_body_sent_without_a_key_is_refused_before_it_is_read(server):
+    with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/managers HTTP/1.1\r\nhost: callsvc\r\ncontent-type: application/json\r\n"
+            b"content-length: 1000\r\n\r\n{"
+        )
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 401 ")
 
 
 @pytest.mark.skipif(not TEST_DATABASE_URL, reason="row locks held across connections: PostgreSQL")

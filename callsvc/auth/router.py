@@ -1,6 +1,6 @@
 """/v1/keys: admins create, list and revoke API keys."""
 
-from callsvc.api import RowId, api_router
+from callsvc.api import RowId
 from callsvc.auth import service
 from callsvc.auth.dependencies import AdminKey
 from callsvc.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -8,6 +8,7 @@ from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, by_id, make_page
+from callsvc.routing import api_router
 
 router = api_router(prefix="/v1/keys", tags=["keys"])
 

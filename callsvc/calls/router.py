@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Response
 
-from callsvc.api import Day, Instant, RowId, TimeZoneDep, api_router
+from callsvc.api import Day, Instant, RowId, TimeZoneDep
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.calls import service
 from callsvc.calls.dependencies import CallFromPath, DeliveryLogDep
@@ -16,6 +16,7 @@ from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, make_page
+from callsvc.routing import api_router
 from callsvc.settings import SettingsDep
 
 router = api_router(prefix="/v1/calls", tags=["calls"])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
-from callsvc.api import RowId, api_router
+from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey
 from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock, ClockDep
@@ -25,6 +25,7 @@ from callsvc.ingestion.schemas import ProviderEventRead, ReplayReport, ReplayReq
 from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
+from callsvc.routing import api_router
 from callsvc.settings import Settings, SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])

@@ -1,6 +1,6 @@
 """/v1/managers."""
 
-from callsvc.api import RowId, api_router
+from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
@@ -9,6 +9,7 @@ from callsvc.managers import service
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
 from callsvc.pagination import Page, PageParams, by_id, make_page
+from callsvc.routing import api_router
 
 router = api_router(prefix="/v1/managers", tags=["managers"])
 

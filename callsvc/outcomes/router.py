@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
-from callsvc.api import api_router
 from callsvc.auth.dependencies import AdminKey, CurrentKey, require
 from callsvc.auth.models import ApiKey, Role
 from callsvc.calls import service as calls_service
@@ -19,6 +18,7 @@ from callsvc.outcomes import service
 from callsvc.outcomes.models import Outcome
 from callsvc.outcomes.schemas import Gate, OutcomeCreate, OutcomeRead, OutcomeUpdate, QueueItem, TagRequest
 from callsvc.pagination import Page, PageParams, make_page
+from callsvc.routing import api_router
 from callsvc.settings import SettingsDep
 
 router = api_router()
