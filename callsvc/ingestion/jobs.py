@@ -46,6 +46,7 @@ def retry_transient(ctx: JobContext) -> list[int]:
                 "applied" if raw.status == EventStatus.applied else "retrying" if raw.next_attempt_at else "gave_up"
             )
             metrics.webhook_retries.labels(result).inc()
+            pipeline.unload(session, raw)
             if raw.status == EventStatus.applied:
                 applied.append(event_id)
         return applied

@@ -215,7 +215,7 @@ class ReplayFilter:
 
 def replay_matching(session: Session, *, where: ReplayFilter, settings: Settings, clock: Clock) -> list[ProviderEvent]:
     """Replay every unapplied delivery the filter matches, oldest first, up to its limit; return them."""
-    query = select(ProviderEvent).where(col(ProviderEvent.status) != EventStatus.applied)
+    query = select(ProviderEvent.id).where(col(ProviderEvent.status) != EventStatus.applied)
     if where.status is not None:
         query = query.where(ProviderEvent.status == where.status)
     if where.provider is not None:
@@ -228,7 +228,16 @@ def replay_matching(session: Session, *, where: ReplayFilter, settings: Settings
         query = query.where(col(ProviderEvent.id) > where.after_id)
     # Rows the retry job holds are skipped: it is applying them already.
     query = query.order_by(col(ProviderEvent.id)).limit(where.limit).with_for_update(skip_locked=True)
-    rows = list(session.exec(query).scalars())
-    for raw in rows:
+    replayed = []
+    for event_id in session.execute(query).scalars().all():
+        raw = session.get_one(ProviderEvent, event_id)
         _replay(session, raw, settings=settings, clock=clock)
-    return rows
+        replayed.append(unload(session, raw))
+    return replayed
+
+
+def unload(session: Session, raw: ProviderEvent) -> ProviderEvent:
+    """Write a replayed row and let go of its body, so a batch holds one body at a time."""
+    session.flush()
+    session.expunge(raw)
+    return raw
