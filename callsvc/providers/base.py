@@ -34,6 +34,9 @@ MAX_JSON_DEPTH = 32
 REDACTED = "REDACTED"
 
 
+MAX_FORM_FIELDS = 500
+
+
 class SignatureInvalid(Unauthorized):
     code = "invalid_signature"
 
@@ -54,8 +57,12 @@ class WebhookRequest:
     client_host: str | None = None
 
     def form(self) -> dict[str, list[str]]:
+        # A PBX sends a few dozen fields; a body of a million is refused before it is split up.
         """The form-encoded body, each name with all its values."""
-        return parse_qs(self.body.decode(errors="replace"), keep_blank_values=True)
+        try:
+            return parse_qs(self.body.decode(errors="replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        except ValueError as exc:
+            raise PayloadInvalid(f"the form has more than {MAX_FORM_FIELDS} fields", field="body") from exc
 
     def fields(self) -> dict[str, str]:
         """The form-encoded body, each name with its first value."""

@@ -47,12 +47,18 @@ def _algorithm(settings_header: str | None) -> str:
     return "HMAC_SHA1"
 
 
-def _port_variants(url: str) -> set[str]:
-    # Twilio's own validator accepts the URL with the port stripped or with the default port added.
+def _without_port(url: str) -> str:
     parts = urlsplit(url)
     host, _, port = parts.netloc.rpartition(":")
-    if port.isdigit():
-        return {url, parts._replace(netloc=host).geturl()}
+    return parts._replace(netloc=host).geturl() if port.isdigit() else url
+
+
+def _port_variants(url: str) -> set[str]:
+    # Twilio's own validator accepts the URL with the port stripped or with the default port added.
+    stripped = _without_port(url)
+    if stripped != url:
+        return {url, stripped}
+    parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return {url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()}
 
@@ -188,8 +194,10 @@ class TwilioAdapter:
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
         # Exactly what the signature covers: I-Twilio-Idempotency-Token is unsigned, so a replay could
-        # forge a new one, and any change to the body that keeps the signature keeps this key too.
-        return hashlib.sha256(_string_to_sign(delivery.url, _signed_params(delivery)).encode()).hexdigest()
+        # forge a new one, and any change to the body that keeps the signature keeps this key too. The
+        # port is left out, as verify() accepts the URL with or without one.
+        url = _without_port(delivery.url)
+        return hashlib.sha256(_string_to_sign(url, _signed_params(delivery)).encode()).hexdigest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:
         """The auth token signs the request and never travels in it: nothing to overwrite."""

@@ -281,3 +281,20 @@ class TestDocumentedVectors:
             **{"x-twilio-webhooks-signature-settings": "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256"},
         )
         TwilioAdapter().verify(delivery, ExplicitSettings(twilio_auth_token="shared-key-secret"))
+
+
+class TestBehindNoPublicUrl:
+    """With CALLSVC_PUBLIC_URL unset the URL comes from the Host header, which a sender controls."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict:
+        return {"twilio_auth_token": TOKEN}
+
+    @pytest.mark.parametrize("port", [":80", ":1", ":0080", ":8443"])
+    def test_a_callback_sent_again_through_another_port_is_a_duplicate(self, client, session, port):
+        fields = load_payloads("twilio", "inbound_missed")[0]
+        signed_url = "http://calls.example.com/webhooks/twilio"
+        first = post(client, fields, url=signed_url, headers={"host": "calls.example.com"})
+        again = post(client, fields, url=signed_url, headers={"host": f"calls.example.com{port}"})
+        assert (first.json(), again.json()) == ({"status": "accepted"}, {"status": "duplicate"})
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
