@@ -20,6 +20,7 @@ from callsvc.providers.base import MAX_FORM_FIELDS, PayloadInvalid, WebhookReque
 from callsvc.providers.generic import GenericAdapter
 from tests.factories import (
     GENERIC_SECRET,
+    NOW,
     answered_call,
     calls_in_db,
     create_key,
