@@ -7,9 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from callsvc.db import is_transient
 
@@ -76,6 +77,13 @@ class ContentTooLarge(CallsvcError):
     code = "body_too_large"
 
 
+class BodyReadTimeout(CallsvcError):
+    """A request body still arriving CALLSVC_BODY_READ_TIMEOUT_SECONDS after its reading began."""
+
+    status_code = 408
+    code = "body_read_timeout"
+
+
 class DatabaseUnavailable(CallsvcError):
     """The database is away, overloaded or timed out: nothing was kept, so the sender should try again."""
 
@@ -129,11 +137,18 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not (isinstance(exc, PoolTimeout) or is_transient(exc)):
+    # PendingRollbackError: the connection broke inside the request's transaction.
+    if not (isinstance(exc, PoolTimeout | PendingRollbackError) or is_transient(exc)):
         return await _unexpected_error(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     error = DatabaseUnavailable("the database did not answer in time; nothing was kept, try again shortly")
     return _render(error.status_code, error.to_body(), {"Retry-After": "5"})
+
+
+async def _client_gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+    # The sender hung up before its body arrived: nobody reads this answer, and it is no fault of ours.
+    log.info("client disconnected before its request body arrived")
+    return _render(400, {"detail": "the client hung up before sending its whole body", "code": "client_disconnected"})
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
@@ -148,4 +163,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(PendingRollbackError, _database_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -12,7 +12,18 @@ from starlette.types import Scope
 
 from callsvc.auth import service as auth_service
 from callsvc.db import session_scope
-from callsvc.errors import DatabaseUnavailable, Invalid, Unauthorized, error_responses
+from callsvc.errors import (
+    BodyReadTimeout,
+    ContentTooLarge,
+    DatabaseUnavailable,
+    Invalid,
+    Unauthorized,
+    error_responses,
+)
+
+# Any /v1 request may carry a body too large or too slow (the limits apply before routing), a bad key,
+# bad input, or find the database away.
+ANY_REQUEST_ERRORS = error_responses(Unauthorized, BodyReadTimeout, ContentTooLarge, Invalid, DatabaseUnavailable)
 
 
 def _storable(value: Any) -> bool:
@@ -111,7 +122,5 @@ class CheckedRoute(APIRoute):
 
 
 def api_router(**options: Any) -> APIRouter:
-    """A /v1 router: its routes check their text and document the 401, 422 and 503 every one of them may answer."""
-    return APIRouter(
-        route_class=CheckedRoute, responses=error_responses(Unauthorized, Invalid, DatabaseUnavailable), **options
-    )
+    """A /v1 router: its routes check their text and document the errors every one of them may answer."""
+    return APIRouter(route_class=CheckedRoute, responses=ANY_REQUEST_ERRORS, **options)

@@ -6,14 +6,14 @@ from callsvc.auth.dependencies import AdminKey
 from callsvc.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
+from callsvc.errors import Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.routing import api_router
 
 router = api_router(prefix="/v1/keys", tags=["keys"])
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, responses=error_responses(Forbidden, ContentTooLarge))
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=error_responses(Forbidden))
 def create_key(data: ApiKeyCreate, session: SessionDep, clock: ClockDep, _: AdminKey) -> ApiKeyCreated:
     """Create a key; the key itself is in this answer and nowhere else."""
     key, token = service.create_key(session, data=data, now=clock.now())

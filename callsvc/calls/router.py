@@ -14,7 +14,7 @@ from callsvc.calls.models import CallStatus
 from callsvc.calls.schemas import CallAssign, CallDetail, CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import ContentTooLarge, Forbidden, NotFound, error_responses
+from callsvc.errors import Forbidden, NotFound, error_responses
 from callsvc.pagination import Page, PageParams, make_page
 from callsvc.routing import api_router
 from callsvc.settings import SettingsDep
@@ -102,7 +102,7 @@ def get_call(
 @router.patch(
     "/{call_id}",
     response_model=CallRead,
-    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
+    responses=error_responses(Forbidden, NotFound),
 )
 def assign_call(
     key: AdminKey, call: CallFromPath, data: CallAssign, session: SessionDep, settings: SettingsDep, clock: ClockDep

@@ -56,10 +56,22 @@ def _in_order(events: Sequence[EventFacts]) -> list[EventFacts]:
     return sorted(events, key=lambda e: (e.occurred_at, e.seq if e.seq is not None else -1, e.tie_break))
 
 
+# Durations are INTEGER columns; a span longer than one holds (events dated decades apart) is not a real call.
+LONGEST_SECONDS = 2**31 - 1
+
+
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
     if start is None or end is None:
         return None
-    return max(0, round((end - start).total_seconds()))
+    seconds = max(0, round((end - start).total_seconds()))
+    return seconds if seconds <= LONGEST_SECONDS else None
+
+
+def _deadline(ended_at: datetime, minutes: float) -> datetime | None:
+    try:
+        return ended_at + timedelta(minutes=minutes)
+    except OverflowError:  # an end dated at the close of year 9999
+        return None
 
 
 def _first(values: list) -> object:
@@ -150,7 +162,7 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
         and (direction is Direction.inbound or (direction is Direction.outbound and settings.tag_outbound))
         and (talk_seconds is None or talk_seconds >= settings.min_talk_seconds)
     )
-    tag_due_at = ended_at + timedelta(minutes=settings.tag_deadline_minutes) if needs_outcome and ended_at else None
+    tag_due_at = _deadline(ended_at, settings.tag_deadline_minutes) if needs_outcome and ended_at else None
     return CallState(
         direction=direction,
         status=status,

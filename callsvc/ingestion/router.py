@@ -12,6 +12,7 @@ from callsvc.calls.events import EventStatus
 from callsvc.clock import Clock, ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import (
+    BodyReadTimeout,
     Conflict,
     ContentTooLarge,
     DatabaseUnavailable,
@@ -67,7 +68,9 @@ def _receive(
     return JSONResponse({"status": receipt.status})
 
 
-WEBHOOK_ERRORS = error_responses(SignatureInvalid, NotFound, ContentTooLarge, PayloadInvalid, DatabaseUnavailable)
+WEBHOOK_ERRORS = error_responses(
+    SignatureInvalid, NotFound, BodyReadTimeout, ContentTooLarge, PayloadInvalid, DatabaseUnavailable
+)
 
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
@@ -133,7 +136,7 @@ def replay_event(
 @events_router.post(
     "/replay",
     response_model=ReplayReport,
-    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
+    responses=error_responses(Forbidden, NotFound),
 )
 def replay_events(
     data: ReplayRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey

@@ -4,7 +4,7 @@ from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey, CurrentKey
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, ContentTooLarge, Forbidden, NotFound, error_responses
+from callsvc.errors import Conflict, Forbidden, NotFound, error_responses
 from callsvc.managers import service
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.managers.models import Manager, ManagerCreate, ManagerRead, ManagerUpdate
@@ -14,9 +14,7 @@ from callsvc.routing import api_router
 router = api_router(prefix="/v1/managers", tags=["managers"])
 
 
-@router.post(
-    "", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict, ContentTooLarge)
-)
+@router.post("", status_code=201, response_model=ManagerRead, responses=error_responses(Forbidden, Conflict))
 def create_manager(data: ManagerCreate, session: SessionDep, clock: ClockDep, _: AdminKey) -> Manager:
     """Register a manager with the identities each PBX knows them by."""
     return service.create_manager(session, data=data, now=clock.now())
@@ -44,7 +42,7 @@ def get_manager(manager: ManagerFromPath) -> Manager:
 @router.patch(
     "/{manager_id}",
     response_model=ManagerRead,
-    responses=error_responses(Forbidden, NotFound, Conflict, ContentTooLarge),
+    responses=error_responses(Forbidden, NotFound, Conflict),
 )
 def update_manager(
     data: ManagerUpdate, manager_id: RowId, session: SessionDep, clock: ClockDep, _: AdminKey

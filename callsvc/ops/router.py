@@ -1,9 +1,12 @@
 """/healthz, /readyz and /metrics."""
 
+from typing import Literal
+
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
@@ -38,7 +41,18 @@ def _database_state(session_factory: sessionmaker[Session]) -> str:
         return "unreachable"
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable, not answering or not migrated"}})
+class Readiness(BaseModel):
+    """Whether the process can serve: `database` says why not."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["unreachable", "not answering", "not migrated"] | None = None
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "database unreachable, not answering or not migrated"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Answer 200 when the database is reachable and migrated to head, 503 within 2 s otherwise."""
     state = "not answering"

@@ -12,7 +12,7 @@ from callsvc.calls.dependencies import CallFromPath
 from callsvc.calls.schemas import CallRead
 from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
-from callsvc.errors import Conflict, ContentTooLarge, Forbidden, NotFound, PreconditionFailed, error_responses
+from callsvc.errors import Conflict, Forbidden, NotFound, PreconditionFailed, error_responses
 from callsvc.managers.dependencies import ManagerFromPath
 from callsvc.outcomes import service
 from callsvc.outcomes.models import Outcome
@@ -49,7 +49,7 @@ def get_outcome(code: str, session: SessionDep, _: CurrentKey) -> Outcome:
     tags=["outcomes"],
     status_code=201,
     response_model=OutcomeRead,
-    responses=error_responses(Forbidden, Conflict, ContentTooLarge),
+    responses=error_responses(Forbidden, Conflict),
 )
 def create_outcome(data: OutcomeCreate, session: SessionDep, _: AdminKey) -> Outcome:
     """Add an outcome code to the catalogue."""
@@ -60,7 +60,7 @@ def create_outcome(data: OutcomeCreate, session: SessionDep, _: AdminKey) -> Out
     "/v1/outcomes/{code}",
     tags=["outcomes"],
     response_model=OutcomeRead,
-    responses=error_responses(Forbidden, NotFound, ContentTooLarge),
+    responses=error_responses(Forbidden, NotFound),
 )
 def update_outcome(code: str, data: OutcomeUpdate, session: SessionDep, _: AdminKey) -> Outcome:
     """Change an outcome's label or rules, or deactivate it with `active: false`."""
@@ -93,7 +93,7 @@ def list_queue(
     "/v1/calls/{call_id}/outcome",
     tags=["calls"],
     response_model=CallRead,
-    responses=error_responses(Forbidden, NotFound, PreconditionFailed, ContentTooLarge),
+    responses=error_responses(Forbidden, NotFound, PreconditionFailed),
 )
 def tag_call(
     data: TagRequest,

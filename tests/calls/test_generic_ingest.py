@@ -229,3 +229,22 @@ class TestOversized:
         [kept] = session.exec(select(ProviderEvent)).all()
         assert kept.dedupe_key.startswith("sha256:")
         assert len(calls_in_db(session)) == 1
+
+
+class TestAbsurdTimes:
+    def test_events_dated_decades_apart_apply_with_unknown_durations(self, client, session):
+        started, _, answered, ended = answered_call("decades")
+        post_generic(client, {**started, "occurred_at": "1970-01-01T00:00:00Z"})
+        post_generic(client, {**answered, "occurred_at": "2040-01-01T00:00:00Z"})
+        post_generic(client, {**ended, "occurred_at": "2040-01-01T00:01:00Z"})
+        [call] = calls_in_db(session)
+        assert (call.status, call.wait_seconds, call.talk_seconds) == ("completed", None, 60)
+        assert {row.status for row in session.exec(select(ProviderEvent))} == {"applied"}
+
+    def test_an_end_at_the_close_of_year_9999_applies_without_a_tagging_deadline(self, client, session):
+        started, _, answered, ended = answered_call("late")
+        for event, at in ((started, "9999-12-31T23:50:00Z"), (answered, "9999-12-31T23:55:00Z")):
+            post_generic(client, {**event, "occurred_at": at})
+        post_generic(client, {**ended, "occurred_at": "9999-12-31T23:59:00Z"})
+        [call] = calls_in_db(session)
+        assert (call.status, call.needs_outcome, call.tag_due_at) == ("completed", True, None)
