@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
-from callsvc.phone import international
 from callsvc.providers.base import (
     SEQUENCE,
     UNIX_SECONDS,
@@ -59,7 +58,7 @@ def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
                 CallEvent(
                     kind=EventKind.started,
                     direction=Direction.outbound,
-                    to_number=international(_text(payload, "to.number")),
+                    to_number=_text(payload, "to.number"),
                     identity=caller,
                     **base,
                 )
@@ -72,8 +71,8 @@ def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
             CallEvent(
                 kind=EventKind.started,
                 direction=Direction.inbound,
-                from_number=international(_text(payload, "from.number")),
-                to_number=international(_text(payload, "to.line_number")),
+                from_number=_text(payload, "from.number"),
+                to_number=_text(payload, "to.line_number"),
                 **base,
             )
         ]
@@ -88,8 +87,8 @@ def _summary_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
         raise PayloadInvalid("json.call_direction is not 0, 1 or 2", field="json.call_direction")
     outbound = direction is Direction.outbound
     who = _text(payload, "from.extension" if outbound else "to.extension")
-    line = international(_text(payload, "line_number"))
-    client = international(_text(payload, "to.number" if outbound else "from.number"))
+    line = _text(payload, "line_number")
+    client = _text(payload, "to.number" if outbound else "from.number")
     ended_at = _at(payload, "end_time")
     # talk_time is when the call was answered, 0 when it was not.
     talk_time = as_int(payload.get("talk_time"), "json.talk_time", within=UNIX_SECONDS)

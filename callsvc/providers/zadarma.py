@@ -7,7 +7,6 @@ import ipaddress
 from datetime import datetime
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
-from callsvc.phone import international
 from callsvc.providers.base import (
     SECONDS,
     PayloadInvalid,
@@ -89,8 +88,8 @@ def _events(fields: dict[str, str], event: str, delivery: WebhookRequest, settin
         provider_call_id=call_id,
         occurred_at=_call_start(fields, settings),
         direction=Direction.outbound if outbound else Direction.inbound,
-        from_number=international(fields.get("caller_id")),
-        to_number=international(fields.get("destination" if outbound else "called_did")),
+        from_number=fields.get("caller_id"),
+        to_number=fields.get("destination" if outbound else "called_did"),
         identity=internal if outbound else None,
     )
     if event in ("NOTIFY_START", "NOTIFY_OUT_START"):

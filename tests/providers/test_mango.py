@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import select
 
+from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
 from tests.factories import SEEDS, calls_in_db, create_manager, load_payloads, scrambled
 
@@ -102,6 +103,41 @@ class TestOutboundCall:
             post(client, delivery)
         [call] = calls_in_db(session)
         assert (call.status, call.manager_id) == ("failed", anna.id)
+
+
+def with_numbers(delivery: dict, *, client: str, line: str) -> dict:
+    """The delivery with the caller's and the line's numbers written as given."""
+    payload = json.loads(json.dumps(delivery["json"]))
+    if "from" in payload:
+        payload["from"]["number"] = client
+    if "line_number" in payload.get("to", {}):
+        payload["to"]["line_number"] = line
+    if "line_number" in payload:
+        payload["line_number"] = line
+    return {**delivery, "json": payload}
+
+
+class TestNumbers:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_national_format_numbers_are_read_in_the_default_region_and_kept_as_sent(self, client, session, seed):
+        deliveries = [
+            with_numbers(delivery, client="8 (495) 111-22-33", line="88001234567")
+            for delivery in load_payloads("mango", "inbound_answered")
+        ]
+        for delivery in scrambled(deliveries, seed):
+            assert post(client, delivery).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.client_number, call.line_number) == ("+74951112233", "+78001234567")
+        started = session.exec(select(CallEventRecord).where(CallEventRecord.kind == "started")).all()
+        assert {(event.from_number, event.to_number) for event in started} == {("8 (495) 111-22-33", "88001234567")}
+
+    @pytest.mark.parametrize("number", ["", "anonymous", "Anonymous", "0", "Unknown", "private", "+"])
+    def test_withheld_caller_has_no_client_number(self, client, session, number):
+        appeared = load_payloads("mango", "inbound_missed")[0]
+        assert post(client, with_numbers(appeared, client=number, line="74951112233")).status_code == 200
+        [call] = calls_in_db(session)
+        assert (call.client_number, call.line_number) == (None, "+74951112233")
 
 
 class TestOtherEvents:

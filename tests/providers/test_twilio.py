@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
+from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.base import SignatureInvalid, WebhookRequest
 from callsvc.providers.twilio import TwilioAdapter
@@ -100,6 +101,33 @@ class TestInboundCall:
         post(client, parent_completed)
         [call] = calls_in_db(session)
         assert (call.status, call.manager_id, call.talk_seconds) == ("missed", None, None)
+
+
+class TestWithheldCaller:
+    @pytest.mark.parametrize(
+        "caller",
+        [
+            "anonymous",
+            "Anonymous",
+            "UNAVAILABLE",
+            "UNKNOWN",
+            "Restricted",
+            "private",
+            "+266696687",
+            "+7378742833",
+            "+2562533",
+            "+8656696",
+            "+86282452253",
+        ],
+    )
+    def test_withheld_caller_has_no_client_number_and_is_kept_as_sent(self, client, session, caller):
+        parent = next(f for f in load_payloads("twilio", "inbound_missed") if "ParentCallSid" not in f)
+        assert post(client, {**parent, "From": caller, "Caller": caller}).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.client_number, call.line_number) == (None, "+14155550199")
+        events = session.exec(select(CallEventRecord)).all()
+        assert {event.from_number for event in events if event.from_number} == {caller}
 
 
 class TestOutboundCall:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
+from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.base import PayloadInvalid, WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
@@ -118,6 +119,31 @@ class TestOutboundCall:
         post(client, start)
         [call] = calls_in_db(session)
         assert (call.status, call.talk_seconds) == ("failed", None)
+
+
+class TestNumbers:
+    def test_national_format_numbers_are_read_in_the_default_region_and_kept_as_sent(self, client, session):
+        start = load_payloads("zadarma", "inbound_answered")[0]
+        assert post(client, {**start, "caller_id": "84951112233", "called_did": "88001234567"}).status_code == 200
+
+        [call] = calls_in_db(session)
+        # Not Vietnam's +84 95 111 2233 nor Bangladesh's +880 1234567.
+        assert (call.client_number, call.line_number) == ("+74951112233", "+78001234567")
+        [event] = session.exec(select(CallEventRecord)).all()
+        assert (event.from_number, event.to_number) == ("84951112233", "88001234567")
+
+    def test_international_number_without_its_plus_is_that_countrys(self, client, session):
+        start = load_payloads("zadarma", "inbound_answered")[0]
+        post(client, {**start, "caller_id": "380931775529"})
+        [call] = calls_in_db(session)
+        assert call.client_number == "+380931775529"
+
+    @pytest.mark.parametrize("caller_id", ["", "anonymous", "Anonymous", "0", "00000", "Unknown", "+"])
+    def test_withheld_caller_has_no_client_number(self, client, session, caller_id):
+        start = load_payloads("zadarma", "inbound_answered")[0]
+        assert post(client, {**start, "caller_id": caller_id}).status_code == 200
+        [call] = calls_in_db(session)
+        assert (call.client_number, call.line_number) == (None, "+74951112233")
 
 
 class TestRefused:
