@@ -32,9 +32,6 @@ def _serve(settings: Settings, _: argparse.Namespace) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
-        # Past this many open connections new ones are answered 503 at once, so idle or slow clients
-        # cannot use up the process's file descriptors; front it with a proxy for slow-header clients.
-        limit_concurrency=settings.max_connections,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 

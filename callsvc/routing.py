@@ -21,6 +21,10 @@ from callsvc.errors import (
     error_responses,
 )
 
+# Every /v1 body is a small JSON object (a manager with its identities is the largest); webhooks keep the
+# larger CALLSVC_MAX_BODY_BYTES.
+API_BODY_BYTES = 64 * 1024
+
 # Any /v1 request may carry a body too large or too slow (the limits apply before routing), a bad key,
 # bad input, or find the database away.
 ANY_REQUEST_ERRORS = error_responses(Unauthorized, BodyReadTimeout, ContentTooLarge, Invalid, DatabaseUnavailable)
@@ -114,6 +118,9 @@ class CheckedRoute(APIRoute):
                 # The key first: a caller without one must not make us read, let alone parse, a body.
                 await run_in_threadpool(_authenticate, request)
                 body = await request.body()
+                if len(body) > API_BODY_BYTES:
+                    # FastAPI parses the body on the event loop: keep what any key can make it parse small.
+                    raise ContentTooLarge(f"an API request body is at most {API_BODY_BYTES} bytes")
                 if body:
                     await run_in_threadpool(_check_body, body)
             return await handler(request)

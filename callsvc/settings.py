@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     stale_call_hours: float = 4
     feed_settle_seconds: float = 2
     max_body_bytes: int = Field(1_048_576, gt=0)
-    max_connections: int = Field(1000, gt=0)
     body_read_timeout_seconds: float = Field(10, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_lock_timeout_ms: int = Field(2000, gt=0)

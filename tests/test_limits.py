@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from callsvc.auth.models import Role
 from callsvc.db import build_engine
+from callsvc.routing import API_BODY_BYTES
 from callsvc.schema import MIGRATION_LOCK_KEY, upgrade_to_head
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import GENERIC_SECRET, ExplicitSettings, answered_call, create_key, post_generic
@@ -230,3 +232,10 @@ def test_a_process_starting_during_another_s_migration_waits_past_the_lock_timeo
         migrating.commit()
         upgrade.result(timeout=30)
     starting.dispose()
+
+
+def test_an_api_body_over_64_kib_is_refused_even_from_a_valid_key(client, session):
+    headers = {**create_key(session, role=Role.crm), "content-type": "application/json"}
+    body = json.dumps({"name": "x" * (API_BODY_BYTES + 1)})
+    response = client.post("/v1/managers", content=body, headers=headers)
+    assert (response.status_code, response.json()["code"]) == (413, "body_too_large")

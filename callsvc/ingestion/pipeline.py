@@ -213,8 +213,10 @@ class ReplayFilter:
     limit: int
 
 
-def replay_matching(session: Session, *, where: ReplayFilter, settings: Settings, clock: Clock) -> list[ProviderEvent]:
-    """Replay every unapplied delivery the filter matches, oldest first, up to its limit; return them."""
+def replay_matching(
+    session: Session, *, where: ReplayFilter, settings: Settings, clock: Clock
+) -> list[tuple[int, EventStatus]]:
+    """Replay every unapplied delivery the filter matches, oldest first, up to its limit; return each id and status."""
     query = select(ProviderEvent.id).where(col(ProviderEvent.status) != EventStatus.applied)
     if where.status is not None:
         query = query.where(ProviderEvent.status == where.status)
@@ -232,12 +234,12 @@ def replay_matching(session: Session, *, where: ReplayFilter, settings: Settings
     for event_id in session.execute(query).scalars().all():
         raw = session.get_one(ProviderEvent, event_id)
         _replay(session, raw, settings=settings, clock=clock)
-        replayed.append(unload(session, raw))
+        unload(session, raw)
+        replayed.append((event_id, EventStatus(raw.status)))
     return replayed
 
 
-def unload(session: Session, raw: ProviderEvent) -> ProviderEvent:
-    """Write a replayed row and let go of its body, so a batch holds one body at a time."""
+def unload(session: Session, raw: ProviderEvent) -> None:
+    """Write a replayed row and let go of it and its body, so a batch holds one body at a time."""
     session.flush()
     session.expunge(raw)
-    return raw

@@ -9,7 +9,6 @@ from sqlmodel import SQLModel
 from callsvc.api import Instant, RowId
 from callsvc.calls.events import EventStatus
 from callsvc.calls.schemas import CallEventRead
-from callsvc.ingestion.models import ProviderEvent
 
 
 class ProviderEventRead(CallEventRead):
@@ -42,12 +41,12 @@ class ReplayReport(SQLModel):
     last_id: int | None
 
     @classmethod
-    def of(cls, replayed: Sequence[ProviderEvent]) -> "ReplayReport":
-        statuses = [raw.status for raw in replayed]
+    def of(cls, replayed: Sequence[tuple[int, EventStatus]]) -> "ReplayReport":
+        statuses = [status for _, status in replayed]
         return cls(
             replayed=len(replayed),
             applied=statuses.count(EventStatus.applied),
             unprocessed=statuses.count(EventStatus.unprocessed),
             rejected=statuses.count(EventStatus.rejected),
-            last_id=replayed[-1].id if replayed else None,
+            last_id=replayed[-1][0] if replayed else None,
         )

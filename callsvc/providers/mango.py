@@ -160,10 +160,9 @@ class MangoAdapter:
             raise SignatureInvalid("sign does not match the json")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        # Mango sends no delivery id. Only the json field is signed, so the key is taken from it (and the
-        # event type in the URL): a captured event re-sent with an extra form field is the same delivery.
-        signed = delivery.fields().get("json", "")
-        return hashlib.sha256(f"{urlsplit(delivery.url).path}\n{signed}".encode(errors="surrogatepass")).hexdigest()
+        # Mango sends no delivery id. Only the json field is signed, so the key is its digest alone: a
+        # captured event re-sent with an extra form field, or to another event path, is the same delivery.
+        return hashlib.sha256(delivery.fields().get("json", "").encode(errors="surrogatepass")).hexdigest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:
         """Overwrite vpbx_api_key, the account's API key that Mango puts in every body, with REDACTED."""

@@ -16,7 +16,7 @@ from callsvc.ingestion.jobs import retry_transient
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.ingestion.pipeline import RETRY_DELAYS
 from callsvc.ops import metrics
-from callsvc.providers.base import MAX_FORM_FIELDS, PayloadInvalid, WebhookRequest
+from callsvc.providers.base import MAX_FORM_FIELDS, SignatureInvalid, WebhookRequest
 from callsvc.providers.generic import GenericAdapter
 from tests.factories import (
     GENERIC_SECRET,
@@ -210,5 +210,5 @@ def test_the_retry_delays_heal_a_passing_failure_within_a_minute():
 def test_a_form_of_more_fields_than_any_pbx_sends_is_refused_before_it_is_split():
     body = "&".join(f"f{index}=x" for index in range(MAX_FORM_FIELDS + 1)).encode()
     request = WebhookRequest(method="POST", url="https://calls.example.com/", headers={}, body=body, received_at=NOW)
-    with pytest.raises(PayloadInvalid, match="more than"):
+    with pytest.raises(SignatureInvalid, match="more than"):
         request.form()
