@@ -14,7 +14,7 @@ from sqlmodel import select
 from callsvc.calls import service
 from callsvc.ingestion.jobs import retry_transient
 from callsvc.ingestion.models import ProviderEvent
-from callsvc.ingestion.pipeline import RETRY_DELAYS
+from callsvc.ingestion.pipeline import RETRY_DELAYS, ReplayFilter, replay_matching
 from callsvc.ops import metrics
 from callsvc.providers.base import MAX_FORM_FIELDS, SignatureInvalid, WebhookRequest
 from callsvc.providers.generic import GenericAdapter
@@ -212,3 +212,14 @@ def test_a_form_of_more_fields_than_any_pbx_sends_is_refused_before_it_is_split(
     request = WebhookRequest(method="POST", url="https://calls.example.com/", headers={}, body=body, received_at=NOW)
     with pytest.raises(SignatureInvalid, match="more than"):
         request.form()
+
+
+def test_a_bulk_replay_holds_no_delivery_once_it_is_done(client, session, settings, clock, failing_apply):
+    failing_apply(RuntimeError("simulated bug"), times=2)
+    for event in answered_call("held")[:2]:
+        post_generic(client, event)
+    where = ReplayFilter(status=None, provider=None, received_from=None, received_to=None, after_id=None, limit=10)
+    replayed = replay_matching(session, where=where, settings=settings, clock=clock)
+    assert [status for _, status in replayed] == ["applied", "applied"]
+    # Bodies are up to CALLSVC_MAX_BODY_BYTES each: none may stay loaded once replayed.
+    assert not [row for row in session.identity_map.values() if isinstance(row, ProviderEvent)]

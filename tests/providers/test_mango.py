@@ -210,3 +210,10 @@ def test_a_captured_event_resent_with_an_unsigned_field_added_is_a_duplicate(cli
     )
     assert response.json() == {"status": "duplicate"}
     assert len(session.exec(select(ProviderEvent)).all()) == 1
+
+
+def test_a_captured_event_resent_to_another_event_path_is_a_duplicate(client, session):
+    delivery = load_payloads("mango", "inbound_answered")[0]
+    post(client, delivery)
+    assert post(client, {**delivery, "event": "x1"}).json() == {"status": "duplicate"}
+    assert len(session.exec(select(ProviderEvent)).all()) == 1
