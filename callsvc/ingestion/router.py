@@ -81,6 +81,14 @@ def receive_webhook(
     return _receive(provider, webhook, session, settings, clock)
 
 
+@webhooks_router.get("/webhooks/twilio", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+def receive_twilio_get(
+    webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
+    """Take a Twilio callback configured with StatusCallbackMethod=GET: its parameters are in the signed query."""
+    return _receive("twilio", webhook, session, settings, clock)
+
+
 @webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
 def receive_mango_event(
     event_type: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep

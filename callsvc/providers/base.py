@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from sqlalchemy import BigInteger, Column, Integer, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -45,6 +45,21 @@ class PayloadInvalid(Invalid):
     code = "invalid_payload"
 
 
+def parse_form(text: str) -> dict[str, list[str]]:
+    """Split form-encoded text into each name with all its values, refusing more than MAX_FORM_FIELDS."""
+    # A PBX sends a few dozen fields; a body of a million is refused before it is split up. Every
+    # form-encoded provider reads its form to verify it, so such a body never passes as authentic.
+    try:
+        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as exc:
+        raise SignatureInvalid(f"the form has more than {MAX_FORM_FIELDS} fields; no PBX sends that") from exc
+
+
+def first_values(form: Mapping[str, list[str]]) -> dict[str, str]:
+    """Each name of a parsed form with its first value."""
+    return {name: values[0] for name, values in form.items()}
+
+
 @dataclass(frozen=True, kw_only=True)
 class WebhookRequest:
     """One webhook request as it reached us: what adapters verify and parse."""
@@ -57,17 +72,16 @@ class WebhookRequest:
     client_host: str | None = None
 
     def form(self) -> dict[str, list[str]]:
-        # A PBX sends a few dozen fields; a body of a million is refused before it is split up. Every
-        # form-encoded provider reads its form to verify it, so such a body never passes as authentic.
         """The form-encoded body, each name with all its values."""
-        try:
-            return parse_qs(self.body.decode(errors="replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-        except ValueError as exc:
-            raise SignatureInvalid(f"the form has more than {MAX_FORM_FIELDS} fields; no PBX sends that") from exc
+        return parse_form(self.body.decode(errors="replace"))
 
     def fields(self) -> dict[str, str]:
         """The form-encoded body, each name with its first value."""
-        return {name: values[0] for name, values in self.form().items()}
+        return first_values(self.form())
+
+    def query(self) -> dict[str, list[str]]:
+        """The URL's query string, each name with all its values."""
+        return parse_form(urlsplit(self.url).query)
 
     def body_digest(self) -> str:
         """The SHA-256 of the raw body: the dedupe key of providers that send no delivery id."""

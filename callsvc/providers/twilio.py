@@ -16,6 +16,7 @@ from callsvc.providers.base import (
     SignatureInvalid,
     WebhookRequest,
     as_int,
+    first_values,
     in_utc,
     read_json,
     required,
@@ -68,9 +69,14 @@ def _body_sha256(delivery: WebhookRequest) -> str | None:
     return values[0] if values else None
 
 
+def _is_get(delivery: WebhookRequest) -> bool:
+    # A callback configured with StatusCallbackMethod=GET carries its parameters in the query string.
+    return delivery.method == "GET"
+
+
 def _signed_params(delivery: WebhookRequest) -> dict[str, list[str]]:
-    # A JSON body is signed through the bodySHA256 in the URL, not as parameters.
-    return {} if _body_sha256(delivery) is not None else delivery.form()
+    # A GET's parameters are signed as part of the URL, and a JSON body through the bodySHA256 in it.
+    return {} if _is_get(delivery) or _body_sha256(delivery) is not None else delivery.form()
 
 
 def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
@@ -78,6 +84,8 @@ def _string_to_sign(url: str, params: dict[str, list[str]]) -> str:
 
 
 def _fields(delivery: WebhookRequest) -> dict[str, str]:
+    if _is_get(delivery):
+        return first_values(delivery.query())
     if _body_sha256(delivery) is None:
         return delivery.fields()
     # Twilio's parameters are text: a JSON value that is not a string stands as its JSON text.

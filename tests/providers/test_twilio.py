@@ -38,6 +38,13 @@ def post(client, fields: dict[str, str], *, token: str = TOKEN, url: str = WEBHO
     )
 
 
+def get(client, fields: dict[str, str], *, token: str = TOKEN):
+    """GET a callback configured with StatusCallbackMethod=GET: Twilio signs the URL with its query, no parameters."""
+    query = urlencode(fields)
+    signature = RequestValidator(token).compute_signature(f"{WEBHOOK_URL}?{query}", {})
+    return client.get(f"/webhooks/twilio?{query}", headers={"x-twilio-signature": signature})
+
+
 def send_signed(client, fields: dict[str, str], signature: str | None):
     """POST a callback with whatever signature header is given (None: no header)."""
     headers = {"content-type": "application/x-www-form-urlencoded"}
@@ -46,9 +53,9 @@ def send_signed(client, fields: dict[str, str], signature: str | None):
     return client.post("/webhooks/twilio", content=urlencode(fields), headers=headers)
 
 
-def replay(client, name: str, seed: int) -> None:
+def replay(client, name: str, seed: int, send=post) -> None:
     for fields in scrambled(load_payloads("twilio", name), seed):
-        assert post(client, fields).status_code == 200
+        assert send(client, fields).status_code == 200
 
 
 class TestInboundCall:
@@ -172,6 +179,56 @@ class TestRecording:
         assert post(client, recording).json() == {"status": "accepted"}
         [call] = calls_in_db(session)
         assert call.recording_url == recording["RecordingUrl"]
+
+
+class TestGetCallback:
+    """StatusCallbackMethod=GET: the same callbacks, their parameters in the signed query string."""
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_a_call_reported_by_get_is_the_call_reported_by_post(self, client, session, seed):
+        anna = create_manager(session, name="Anna", provider="twilio", extensions=("client:anna",))
+        replay(client, "inbound_answered", seed, send=get)
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("inbound", "completed", anna.id)
+        assert (call.client_number, call.line_number) == ("+14155550100", "+14155550199")
+        assert (call.talk_seconds, call.wait_seconds) == (95, 9)
+        assert call.recording_url.endswith("/Recordings/RE0123456789abcdef0123456789abcdef")
+
+    def test_each_callback_sent_as_get_maps_to_the_events_of_the_posted_one(self, client, session):
+        for fields in load_payloads("twilio", "inbound_answered"):
+            assert get(client, fields).json() == {"status": "accepted"}
+            assert post(client, fields).json() == {"status": "accepted"}
+        by_method: dict[str, list[tuple]] = {"GET": [], "POST": []}
+        for raw in session.exec(select(ProviderEvent).order_by(ProviderEvent.id)).all():
+            records = session.exec(select(CallEventRecord).where(CallEventRecord.provider_event_id == raw.id)).all()
+            by_method[raw.method].append((raw.type, [_mapped(record) for record in records]))
+        assert by_method["GET"] == by_method["POST"]
+        assert all(events for _, events in by_method["GET"])
+
+    def test_a_tampered_query_is_401_and_stores_nothing(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        query = urlencode(fields)
+        signature = RequestValidator(TOKEN).compute_signature(f"{WEBHOOK_URL}?{query}", {})
+        tampered = urlencode({**fields, "CallStatus": "busy"})
+        response = client.get(f"/webhooks/twilio?{tampered}", headers={"x-twilio-signature": signature})
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
+        assert session.exec(select(ProviderEvent)).all() == []
+
+    def test_the_same_get_twice_is_a_duplicate(self, client, session):
+        fields = load_payloads("twilio", "inbound_missed")[-1]
+        assert get(client, fields).json() == {"status": "accepted"}
+        assert get(client, fields).json() == {"status": "duplicate"}
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
+
+
+def _mapped(record: CallEventRecord) -> tuple:
+    """What the adapter made of a delivery, without the rows' own ids."""
+    return tuple(
+        getattr(record, name)
+        for name in ("kind", "occurred_at", "seq", "direction", "from_number", "to_number", "identity")
+        + ("disposition", "talk_seconds", "recording_url", "recording_ref")
+    )
 
 
 class TestExactlyOnce:
