@@ -89,11 +89,13 @@ def receive_twilio_get(
     return _receive("twilio", webhook, session, settings, clock)
 
 
-@webhooks_router.post("/webhooks/mango/events/{event_type}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
+@webhooks_router.post(
+    "/webhooks/mango/events/{event_type:path}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS
+)
 def receive_mango_event(
     event_type: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> JSONResponse:
-    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/recording… to the URL."""
+    """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/record/added… to the URL."""
     return _receive("mango", webhook, session, settings, clock)
 
 

@@ -28,9 +28,9 @@ DISPOSITIONS = {"1110": Disposition.cancelled, "1121": Disposition.busy, "1122":
 
 
 def _event_type(delivery: WebhookRequest) -> str:
-    """Mango posts to <registered URL>/events/<type>."""
-    head, _, event_type = urlsplit(delivery.url).path.rstrip("/").rpartition("/")
-    if not head.endswith("/events"):
+    """Mango posts to <registered URL>/events/<type>, the type one segment or more (`record/added`)."""
+    _, events, event_type = urlsplit(delivery.url).path.rstrip("/").partition("/events/")
+    if not events or not event_type:
         raise PayloadInvalid("Mango posts to <webhook URL>/events/<type>; this URL has no event type", field="url")
     return event_type
 
@@ -123,10 +123,15 @@ def _summary_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
 
 
 def _recording_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
-    """A finished recording (events/recording): its id, for Mango's recording API."""
+    """The recording process (events/recording): a completed one gives its id."""
     # 1000 is a saved recording; 4002 and the 22xx codes mean none was kept.
     if payload.get("recording_state") != "Completed" or str(payload.get("completion_code", "1000")) != "1000":
         return []
+    return _recording_added_events(payload, call_id)
+
+
+def _recording_added_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
+    """A saved recording (events/record/added, or a completed events/recording): its id, for Mango's API."""
     return [
         CallEvent(
             kind=EventKind.recording,
@@ -138,7 +143,12 @@ def _recording_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     ]
 
 
-MAPPERS = {"call": _leg_events, "summary": _summary_events, "recording": _recording_events}
+MAPPERS = {
+    "call": _leg_events,
+    "summary": _summary_events,
+    "recording": _recording_events,
+    "record/added": _recording_added_events,
+}
 
 
 class MangoAdapter:

@@ -167,6 +167,52 @@ class TestOtherEvents:
         assert (response.status_code, response.json()["field"]) == (422, "url")
 
 
+# A recording saved and ready to fetch. Mango posts it to <URL>/events/record/added with entry_id, product_id,
+# user_id, recording_id and timestamp (Unix seconds, a JSON number): the fields an open-source Mango receiver
+# validates it against (its zod mangoRecordAddedPayloadSchema); the v1.10 API PDF of PROVIDERS.md §3.6 predates
+# the event (§3.5). The ids are inbound_answered's call with another recording.
+RECORD_ADDED = {
+    "event": "record/added",
+    "json": {
+        "entry_id": "MTAxOjU3NTc2NjM0OjE3OTUzNDUyMDA=",
+        "product_id": 400123456,
+        "user_id": 400654321,
+        "recording_id": "MToxMDE3NjQ0ODoxOTk5NjQ5NzA6MQ==",
+        "timestamp": 1795345330,
+    },
+}
+
+
+class TestNestedEventPaths:
+    def test_record_added_stores_the_recording_on_the_call(self, client, session):
+        summary = load_payloads("mango", "inbound_answered")[-1]
+        assert post(client, summary).json() == {"status": "accepted"}
+        assert calls_in_db(session)[0].recording_ref is None
+
+        assert post(client, RECORD_ADDED).json() == {"status": "accepted"}
+        [call] = calls_in_db(session)
+        assert call.recording_ref == "MToxMDE3NjQ0ODoxOTk5NjQ5NzA6MQ=="
+        kept = session.exec(select(ProviderEvent).where(ProviderEvent.type == "record/added")).one()
+        assert (kept.status, kept.url) == ("applied", "http://testserver/webhooks/mango/events/record/added")
+
+    @pytest.mark.parametrize("event", ["record/tagged", "recognized/offline", "some/future/event"])
+    def test_an_unknown_nested_path_is_kept_and_changes_nothing(self, client, session, event):
+        summary = load_payloads("mango", "inbound_answered")[-1]
+        post(client, summary)
+        before = _columns(calls_in_db(session)[0])
+
+        delivery = {"event": event, "json": {**RECORD_ADDED["json"], "recording_id": "another"}}
+        assert post(client, delivery).json() == {"status": "accepted"}
+        kept = session.exec(select(ProviderEvent).where(ProviderEvent.type == event)).one()
+        assert kept.status == "applied"
+        assert session.exec(select(CallEventRecord).where(CallEventRecord.provider_event_id == kept.id)).all() == []
+        assert _columns(calls_in_db(session)[0]) == before
+
+
+def _columns(row) -> dict:
+    return {name: value for name, value in vars(row).items() if not name.startswith("_")}
+
+
 class TestRefused:
     @pytest.mark.parametrize(
         "send",
