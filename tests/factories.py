@@ -16,7 +16,8 @@ from standardwebhooks.webhooks import Webhook
 
 from callsvc.auth import service as auth_service
 from callsvc.auth.models import ApiKeyCreate, Role
-from callsvc.calls.models import Call
+from callsvc.calls.models import Call, CallEventRecord
+from callsvc.ingestion.models import ProviderEvent
 from callsvc.managers import service as managers_service
 from callsvc.managers.models import IdentityIn, Manager, ManagerCreate
 from callsvc.settings import Settings
@@ -137,6 +138,19 @@ def calls_in_db(session: Session) -> list[Call]:
     """Every call, read afresh from the database."""
     session.expire_all()
     return list(session.exec(select(Call)))
+
+
+def events_of_each_delivery(session: Session) -> list[tuple[ProviderEvent, list[tuple]]]:
+    """Each kept delivery, oldest first, with what its adapter made of it: its events without the rows' ids."""
+    fields = ("kind", "occurred_at", "seq", "direction", "from_number", "to_number", "identity")
+    fields += ("disposition", "talk_seconds", "recording_url", "recording_ref")
+    deliveries = []
+    for raw in session.exec(select(ProviderEvent).order_by(ProviderEvent.id)).all():
+        records = session.exec(
+            select(CallEventRecord).where(CallEventRecord.provider_event_id == raw.id).order_by(CallEventRecord.id)
+        ).all()
+        deliveries.append((raw, [tuple(getattr(record, name) for name in fields) for record in records]))
+    return deliveries
 
 
 def load_payloads(provider: str, name: str) -> list[Any]:

@@ -10,6 +10,10 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
+from email.utils import collapse_rfc2231_value
 from itertools import accumulate
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus, urlsplit
@@ -45,6 +49,10 @@ class PayloadInvalid(Invalid):
     code = "invalid_payload"
 
 
+def _too_many_fields() -> SignatureInvalid:
+    return SignatureInvalid(f"the form has more than {MAX_FORM_FIELDS} fields; no PBX sends that")
+
+
 def parse_form(text: str) -> dict[str, list[str]]:
     """Split form-encoded text into each name with all its values, refusing more than MAX_FORM_FIELDS."""
     # A PBX sends a few dozen fields; a body of a million is refused before it is split up. Every
@@ -52,7 +60,38 @@ def parse_form(text: str) -> dict[str, list[str]]:
     try:
         return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except ValueError as exc:
-        raise SignatureInvalid(f"the form has more than {MAX_FORM_FIELDS} fields; no PBX sends that") from exc
+        raise _too_many_fields() from exc
+
+
+def _headers(raw: bytes) -> Message:
+    return BytesParser(policy=HTTP).parsebytes(raw + b"\r\n\r\n", headersonly=True)
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """Split a multipart/form-data body into each name with all its values, refusing more than MAX_FORM_FIELDS.
+
+    Only the top level is read, each part's headers alone parsed: email's full parser would follow parts
+    nested in parts, and a body of a few hundred nested levels takes it seconds.
+    """
+    boundary = _headers(f"Content-Type: {content_type}".encode("latin-1", errors="replace")).get_boundary()
+    if not boundary:
+        return {}
+    delimiter = b"\r\n--" + boundary.encode("latin-1", errors="replace")
+    # The delimiter's leading CRLF belongs to it, so the first one needs one too.
+    framed = b"\r\n" + body
+    if framed.count(delimiter) > MAX_FORM_FIELDS + 1:
+        raise _too_many_fields()
+    form: dict[str, list[str]] = {}
+    # What precedes the first delimiter is a preamble, and a delimiter followed by "--" closes the body.
+    for section in framed.split(delimiter)[1:]:
+        if section.startswith(b"--"):
+            break
+        _, _, part = section.partition(b"\r\n")
+        headers, _, value = (b"", b"", part[2:]) if part.startswith(b"\r\n") else part.partition(b"\r\n\r\n")
+        name = _headers(headers).get_param("name", header="content-disposition")
+        if name is not None:
+            form.setdefault(collapse_rfc2231_value(name), []).append(value.decode(errors="replace"))
+    return form
 
 
 def first_values(form: Mapping[str, list[str]]) -> dict[str, str]:

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import ipaddress
 from datetime import datetime
+from urllib.parse import urlencode
 
 from callsvc.calls.events import CallEvent, Direction, Disposition, EventKind, ParsedDelivery
 from callsvc.providers.base import (
@@ -13,7 +14,9 @@ from callsvc.providers.base import (
     SignatureInvalid,
     WebhookRequest,
     as_int,
+    first_values,
     in_utc,
+    parse_multipart,
     required,
     secrets_equal,
 )
@@ -46,6 +49,20 @@ def _signature(fields: dict[str, str], secret: str) -> str:
     # PHP's hash_hmac returns hex text, and Zadarma base64-encodes that text, not the raw digest.
     hex_digest = hmac.new(secret.encode(), signed.encode(), hashlib.sha1).hexdigest()
     return base64.b64encode(hex_digest.encode()).decode()
+
+
+def _multipart_form(delivery: WebhookRequest) -> dict[str, list[str]] | None:
+    """The fields of a multipart/form-data notification; None for a form-encoded one."""
+    content_type = delivery.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() != "multipart/form-data":
+        return None
+    return parse_multipart(delivery.body, content_type)
+
+
+def _fields(delivery: WebhookRequest) -> dict[str, str]:
+    # Zadarma posts form-encoded notifications, and some multipart/form-data: the same fields either way.
+    multipart = _multipart_form(delivery)
+    return delivery.fields() if multipart is None else first_values(multipart)
 
 
 def _call_start(fields: dict[str, str], settings: Settings) -> datetime:
@@ -119,22 +136,26 @@ class ZadarmaAdapter:
         signature = delivery.headers.get("signature")
         if not signature:
             raise SignatureInvalid("the Signature header is missing")
-        fields = delivery.fields()
+        fields = _fields(delivery)
         if fields.get("event") not in SIGNED_FIELDS:
             raise SignatureInvalid("the event is not one whose signature Zadarma documents")
         if not secrets_equal(signature, _signature(fields, settings.zadarma_api_secret)):
             raise SignatureInvalid("the Signature does not match the notification")
 
     def dedupe_key(self, delivery: WebhookRequest) -> str:
-        # Every notification of a call signs the same few fields: only the whole body tells two apart.
-        return delivery.body_digest()
+        # Every notification of a call signs the same few fields: only the whole body tells two apart. A
+        # multipart body is keyed by its fields, as its boundary is chosen afresh each time it is sent.
+        multipart = _multipart_form(delivery)
+        if multipart is None:
+            return delivery.body_digest()
+        return "multipart:" + hashlib.sha256(urlencode(multipart, doseq=True).encode()).hexdigest()
 
     def redact(self, body: bytes, settings: Settings) -> bytes:
         """The API secret signs the notification and never travels in it: nothing to overwrite."""
         return body
 
     def parse(self, delivery: WebhookRequest, settings: Settings) -> ParsedDelivery:
-        fields = delivery.fields()
+        fields = _fields(delivery)
         event = required(fields, "event")
         required(fields, "pbx_call_id")
         if event not in MAPPED:

@@ -14,11 +14,13 @@ from callsvc.providers.base import (
     SECONDS,
     SEQUENCE,
     PayloadInvalid,
+    SignatureInvalid,
     as_int,
     as_text,
     check_events,
     from_unix,
     in_utc,
+    parse_multipart,
     read_json,
     redact_form_field,
     text_at,
@@ -245,6 +247,35 @@ class TestRedactFormField:
 
     def test_body_without_the_field_is_unchanged(self):
         assert redact_form_field(b"sign=ab&json=x", "vpbx_api_key") == b"sign=ab&json=x"
+
+
+class TestParseMultipart:
+    TYPE = "multipart/form-data; boundary=zd9"
+
+    def test_fields_are_read_and_the_preamble_and_epilogue_left_out(self):
+        body = (
+            b"preamble\r\n--zd9\r\nContent-Disposition: form-data; name=event\r\n\r\nNOTIFY_END\r\n"
+            b'--zd9 \r\nContent-Disposition: form-data; name="note"\r\n\r\ntwo\r\nlines\r\n'
+            b'--zd9\r\nContent-Disposition: form-data; name="note"\r\n\r\n\r\n--zd9--\r\nepilogue'
+        )
+        assert parse_multipart(body, self.TYPE) == {"event": ["NOTIFY_END"], "note": ["two\r\nlines", ""]}
+
+    def test_parts_nested_in_a_part_are_not_followed(self):
+        nested = b"--in\r\nContent-Disposition: form-data; name=inner\r\n\r\nx\r\n--in--"
+        body = (
+            b"--zd9\r\nContent-Disposition: form-data; name=outer\r\nContent-Type: multipart/mixed; boundary=in"
+            b"\r\n\r\n" + nested + b"\r\n--zd9--\r\n"
+        )
+        assert parse_multipart(body, self.TYPE) == {"outer": [nested.decode()]}
+
+    @pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+    def test_a_body_without_a_boundary_has_no_fields(self, content_type):
+        assert parse_multipart(b"--zd9\r\n\r\nx\r\n--zd9--", content_type) == {}
+
+    def test_more_parts_than_a_form_may_have_are_refused_before_they_are_read(self):
+        body = b"--zd9\r\nContent-Disposition: form-data; name=a\r\n\r\nb\r\n" * 501 + b"--zd9--"
+        with pytest.raises(SignatureInvalid):
+            parse_multipart(body, self.TYPE)
 
 
 class TestCheckEvents:

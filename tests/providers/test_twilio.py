@@ -12,7 +12,16 @@ from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers.base import SignatureInvalid, WebhookRequest
 from callsvc.providers.twilio import TwilioAdapter
-from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
+from tests.factories import (
+    NOW,
+    SEEDS,
+    ExplicitSettings,
+    calls_in_db,
+    create_manager,
+    events_of_each_delivery,
+    load_payloads,
+    scrambled,
+)
 
 TOKEN = "f2a3b4c5d6e7f8091a2b3c4d5e6f7081"
 PUBLIC_URL = "https://calls.example.com"
@@ -200,9 +209,8 @@ class TestGetCallback:
             assert get(client, fields).json() == {"status": "accepted"}
             assert post(client, fields).json() == {"status": "accepted"}
         by_method: dict[str, list[tuple]] = {"GET": [], "POST": []}
-        for raw in session.exec(select(ProviderEvent).order_by(ProviderEvent.id)).all():
-            records = session.exec(select(CallEventRecord).where(CallEventRecord.provider_event_id == raw.id)).all()
-            by_method[raw.method].append((raw.type, [_mapped(record) for record in records]))
+        for raw, events in events_of_each_delivery(session):
+            by_method[raw.method].append((raw.type, events))
         assert by_method["GET"] == by_method["POST"]
         assert all(events for _, events in by_method["GET"])
 
@@ -220,15 +228,6 @@ class TestGetCallback:
         assert get(client, fields).json() == {"status": "accepted"}
         assert get(client, fields).json() == {"status": "duplicate"}
         assert len(session.exec(select(ProviderEvent)).all()) == 1
-
-
-def _mapped(record: CallEventRecord) -> tuple:
-    """What the adapter made of a delivery, without the rows' own ids."""
-    return tuple(
-        getattr(record, name)
-        for name in ("kind", "occurred_at", "seq", "direction", "from_number", "to_number", "identity")
-        + ("disposition", "talk_seconds", "recording_url", "recording_ref")
-    )
 
 
 class TestExactlyOnce:

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -12,9 +13,18 @@ from sqlmodel import select
 
 from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
-from callsvc.providers.base import PayloadInvalid, WebhookRequest
+from callsvc.providers.base import MAX_FORM_FIELDS, PayloadInvalid, WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
-from tests.factories import NOW, SEEDS, ExplicitSettings, calls_in_db, create_manager, load_payloads, scrambled
+from tests.factories import (
+    NOW,
+    SEEDS,
+    ExplicitSettings,
+    calls_in_db,
+    create_manager,
+    events_of_each_delivery,
+    load_payloads,
+    scrambled,
+)
 
 SECRET = "9c1b7e5a3d2f4a6b8c0d"
 # PHP's getSignatureString in zadarma/user-api-v1: the fields each event signs, in order.
@@ -46,6 +56,19 @@ def post(client, fields: dict[str, str], *, signature: str | None = "", **kwargs
     if signature is not None:
         headers["signature"] = signature or sign(fields)
     return client.post("/webhooks/zadarma", content=urlencode(fields), headers=headers, **kwargs)
+
+
+def post_multipart(client, fields: dict[str, str], *, signature: str = "", boundary: str = "zd4f1c2b9e"):
+    """POST a notification as multipart/form-data, signed over the same fields as a form-encoded one."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    return client.post(
+        "/webhooks/zadarma",
+        content="".join(parts).encode() + f"--{boundary}--\r\n".encode(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}", "signature": signature or sign(fields)},
+    )
 
 
 class TestInboundCall:
@@ -211,6 +234,49 @@ class TestRefused:
         with pytest.raises(PayloadInvalid) as caught:
             ZadarmaAdapter().parse(delivery, ExplicitSettings(zadarma_api_secret=SECRET, zadarma_timezone=zone))
         assert caught.value.field == "call_start"
+
+
+class TestMultipart:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_a_call_notified_as_multipart_is_the_call_notified_form_encoded(self, client, session, seed):
+        boris = create_manager(session, name="Boris", provider="zadarma", extensions=("101",))
+        for fields in scrambled(load_payloads("zadarma", "inbound_answered"), seed):
+            assert post_multipart(client, fields).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.direction, call.status, call.manager_id) == ("inbound", "completed", boris.id)
+        assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+        assert (call.talk_seconds, call.recording_ref) == (95, "1795345200.1115107")
+
+    def test_each_notification_sent_as_multipart_maps_to_the_events_of_the_form_encoded_one(self, client, session):
+        for fields in load_payloads("zadarma", "inbound_answered"):
+            assert post_multipart(client, fields).json() == {"status": "accepted"}
+            assert post(client, fields).json() == {"status": "accepted"}
+        multipart, form_encoded = [], []
+        for raw, events in events_of_each_delivery(session):
+            is_multipart = json.loads(raw.headers)["content-type"].startswith("multipart/")
+            (multipart if is_multipart else form_encoded).append((raw.type, events))
+        assert multipart == form_encoded
+        assert len(multipart) == len(load_payloads("zadarma", "inbound_answered"))
+
+    def test_a_multipart_body_with_a_wrong_signature_is_401_and_stores_nothing(self, client, session):
+        fields = load_payloads("zadarma", "inbound_missed")[0]
+        response = post_multipart(client, fields, signature=sign({**fields, "caller_id": "74950000000"}))
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")
+        assert session.exec(select(ProviderEvent)).all() == []
+
+    def test_a_notification_resent_with_a_fresh_boundary_is_a_duplicate(self, client, session):
+        fields = load_payloads("zadarma", "inbound_answered")[-1]
+        assert post_multipart(client, fields, boundary="first0a1b").json() == {"status": "accepted"}
+        assert post_multipart(client, fields, boundary="again2c3d").json() == {"status": "duplicate"}
+        assert len(session.exec(select(ProviderEvent)).all()) == 1
+
+    def test_a_multipart_body_of_too_many_parts_is_401(self, client, session):
+        fields = load_payloads("zadarma", "inbound_missed")[0]
+        padding = {f"x{index}": "" for index in range(MAX_FORM_FIELDS)}
+        response = post_multipart(client, {**fields, **padding}, signature=sign(fields))
+        assert response.status_code == 401
+        assert session.exec(select(ProviderEvent)).all() == []
 
 
 class TestEcho:
