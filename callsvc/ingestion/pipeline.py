@@ -17,6 +17,7 @@ from callsvc.db import insert_ignoring_conflict, is_transient
 from callsvc.errors import Conflict, NotFound
 from callsvc.ingestion import hooks
 from callsvc.ingestion.models import ProviderEvent
+from callsvc.ingestion.schemas import ReplayRequest
 from callsvc.ops import metrics
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, ProviderAdapter, SignatureInvalid, WebhookRequest, check_events
@@ -201,20 +202,8 @@ def _replay(session: Session, raw: ProviderEvent, *, settings: Settings, clock: 
     log.info("replayed %s event %s: %s", raw.provider, raw.id, raw.status)
 
 
-@dataclass(frozen=True)
-class ReplayFilter:
-    """Which kept deliveries a bulk replay takes: never applied ones."""
-
-    status: EventStatus | None
-    provider: str | None
-    received_from: datetime | None
-    received_to: datetime | None
-    after_id: int | None
-    limit: int
-
-
 def replay_matching(
-    session: Session, *, where: ReplayFilter, settings: Settings, clock: Clock
+    session: Session, *, where: ReplayRequest, settings: Settings, clock: Clock
 ) -> list[tuple[int, EventStatus]]:
     """Replay every unapplied delivery the filter matches, oldest first, up to its limit; return each id and status."""
     query = select(ProviderEvent.id).where(col(ProviderEvent.status) != EventStatus.applied)

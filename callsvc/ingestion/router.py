@@ -152,6 +152,5 @@ def replay_events(
     data: ReplayRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep, _: AdminKey
 ) -> ReplayReport:
     """Replay every unapplied delivery matching the filter, oldest first, up to `limit`; call again from `last_id`."""
-    where = pipeline.ReplayFilter(**data.model_dump())
-    replayed = pipeline.replay_matching(session, where=where, settings=settings, clock=clock)
+    replayed = pipeline.replay_matching(session, where=data, settings=settings, clock=clock)
     return ReplayReport.of(replayed)
