@@ -16,6 +16,7 @@ from callsvc.db import build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
+from callsvc.ingestion.writer import DeliveryWriter
 from callsvc.jobs import JobContext
 from callsvc.limits import BodyLimitMiddleware
 from callsvc.logs import AccessLogMiddleware
@@ -27,6 +28,9 @@ from callsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# SQLite lets one writer in at a time; on PostgreSQL several overlap their round trips, and a call
+# row another transaction holds stalls one of them, not all.
+POSTGRESQL_WRITERS = 4
 # Outbound calls (to CRMs) must never hold a job for long: a slow peer gets a timeout, not a thread.
 OUTBOUND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -46,10 +50,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 "the duration and disposition out, so a captured notification can be replayed with them altered; "
                 "list Zadarma's addresses in CALLSVC_ZADARMA_ALLOWED_IPS"
             )
-        engine = None
+        engines = []
+        # One writer on a session factory given from outside: it may be a single connection.
+        writers = 1
         if not hasattr(app.state, "session_factory"):
-            engine = build_engine(settings)
-            app.state.session_factory = build_session_factory(engine)
+            writers = 1 if settings.is_sqlite else POSTGRESQL_WRITERS
+            engines.append(build_engine(settings))
+            app.state.session_factory = build_session_factory(engines[0])
+            if settings.is_sqlite:
+                engines.append(build_engine(settings, read_only=True))
+            app.state.read_session_factory = build_session_factory(engines[-1])
+        elif not hasattr(app.state, "read_session_factory"):
+            app.state.read_session_factory = app.state.session_factory
+        app.state.writer = DeliveryWriter(
+            app.state.session_factory, settings=settings, clock=app.state.clock, writers=writers
+        )
+        app.state.writer.start()
         http = httpx.Client(timeout=OUTBOUND_TIMEOUT, follow_redirects=False)
         app.state.jobs = JobContext(
             session_factory=app.state.session_factory, settings=settings, clock=app.state.clock, http=http
@@ -64,8 +80,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown()
+            app.state.writer.stop()
             http.close()
-            if engine is not None:
+            for engine in engines:
                 engine.dispose()
 
     app = FastAPI(

@@ -13,7 +13,7 @@ class Clock:
         return datetime.now(UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """Return the app's clock."""
     return request.app.state.clock
 

@@ -5,10 +5,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -23,6 +23,8 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+# Connections for reads on SQLite; each holds a thread of the pool while a sync route runs.
+SQLITE_READERS = 8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,10 +47,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def build_engine(settings: Settings) -> Engine:
+def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     """Create the engine: SQLite in WAL mode with immediate write locks, or a pooled PostgreSQL.
 
-    Statement parameters are left out of error messages: they hold phone numbers.
+    On SQLite, `read_only` gives the engine reads go through: several connections that never
+    take the write lock, so in WAL mode they never wait for the writer. Statement parameters
+    are left out of error messages: they hold phone numbers.
     """
     if not settings.is_sqlite:
         # Without these a stalled or locked database holds a request, and its pooled connection, for good.
@@ -73,13 +77,14 @@ def build_engine(settings: Settings) -> Engine:
             pool_timeout=settings.db_connect_timeout_s,
             hide_parameters=True,
         )
-    # SQLite lets one writer in at a time; with a single pooled connection, requests queue on
+    # SQLite lets one writer in at a time; with a single pooled connection, writes queue on
     # the pool (first come, first served) instead of polling SQLite's busy handler.
     engine = create_engine(
         settings.database_url,
         connect_args={"check_same_thread": False},
-        pool_size=1,
+        pool_size=SQLITE_READERS if read_only else 1,
         max_overflow=0,
+        pool_timeout=settings.db_connect_timeout_s,
         hide_parameters=True,
     )
 
@@ -93,13 +98,17 @@ def build_engine(settings: Settings) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         # Another process holding the write lock (a migration, the command line) is waited for this long.
         cursor.execute(f"PRAGMA busy_timeout={settings.db_lock_timeout_ms}")
+        # FULL: a committed (and so acknowledged) delivery survives a power cut, not only a crash.
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        if read_only:
+            cursor.execute("PRAGMA query_only=1")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a transaction that reads and then
         # writes waits for its turn instead of failing with SQLITE_BUSY on the upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -122,19 +131,14 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Give a route its transaction, committed before the response is sent."""
-    with session_scope(request.app.state.session_factory) as session:
+    """Give a route its transaction, committed before the response is sent; a GET only reads."""
+    reads = request.method in ("GET", "HEAD")
+    factory = request.app.state.read_session_factory if reads else request.app.state.session_factory
+    with session_scope(factory) as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-
-
-def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING; return the new row's id, or None when the row existed."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
-    return session.execute(statement).scalar_one_or_none()
 
 
 # Lock not available, query cancelled (statement or lock timeout), serialization failure, deadlock,
@@ -145,18 +149,21 @@ TRANSIENT_SQLITE_CODES = {5, 6}
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Tell whether a database failure may pass by itself: a timeout, a lock, a deadlock or a lost connection."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
+    """Tell whether a database failure may pass by itself: a timeout, a lock, a deadlock or a lost connection.
+
+    Takes SQLAlchemy's errors and the drivers' own, which the ingest path meets directly.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate:
         # Class 08 is a connection failure, class 53 the server out of resources (too many connections).
         return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith(("08", "53"))
-    if type(exc.orig).__module__.startswith("psycopg"):
+    if isinstance(exc, psycopg.Error):
         # psycopg gives no SQLSTATE when the server could not be reached or the connection broke.
-        return isinstance(exc, OperationalError)
-    code = getattr(exc.orig, "sqlite_errorcode", None)
+        return isinstance(exc, psycopg.OperationalError)
+    code = getattr(exc, "sqlite_errorcode", None)
     # Extended codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte.
     return code is not None and code & 0xFF in TRANSIENT_SQLITE_CODES

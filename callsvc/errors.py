@@ -1,8 +1,10 @@
 """The one error hierarchy and the handlers that render every error as {"detail", "code"}."""
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -162,6 +164,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    # The ingest path speaks to the drivers directly: their own errors, unwrapped.
+    app.add_exception_handler(sqlite3.Error, _database_error)
+    app.add_exception_handler(psycopg.Error, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(PendingRollbackError, _database_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)

@@ -96,8 +96,8 @@ def _authenticate(request: Request) -> None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
-    with session_scope(request.app.state.session_factory) as session:
-        if auth_service.authenticate(session, token=token.strip(), now=request.app.state.clock.now()) is None:
+    with session_scope(request.app.state.read_session_factory) as session:
+        if auth_service.authenticate(session, token=token.strip()) is None:
             raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
 
 

@@ -4,7 +4,7 @@ import base64
 import binascii
 import ipaddress
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     feed_settle_seconds: float = 2
     max_body_bytes: int = Field(1_048_576, gt=0)
     body_read_timeout_seconds: float = Field(10, gt=0)
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_lock_timeout_ms: int = Field(2000, gt=0)
     # psycopg waits at least 2 s whatever it is told.
@@ -111,7 +112,7 @@ def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     return [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the settings the running app was built with."""
     return request.app.state.settings
 

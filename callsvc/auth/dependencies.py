@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from callsvc.auth import service
@@ -16,6 +16,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key made by `callsvc 
 
 
 def current_key(
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -23,9 +24,10 @@ def current_key(
     """Return the caller's key, or answer 401."""
     if credentials is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
-    key = service.authenticate(session, token=credentials.credentials, now=clock.now())
+    key = service.authenticate(session, token=credentials.credentials)
     if key is None:
         raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
+    service.note_use(request.app.state.session_factory, key, now=clock.now())
     return key
 
 

@@ -4,9 +4,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, col, select
 
 from callsvc.auth.models import ApiKey, ApiKeyCreate, Role
+from callsvc.db import session_scope
 from callsvc.errors import Invalid, NotFound
 from callsvc.managers.models import Manager
 
@@ -49,15 +52,23 @@ def create_key(session: Session, *, data: ApiKeyCreate, now: datetime) -> tuple[
     return key, token
 
 
-def authenticate(session: Session, *, token: str, now: datetime) -> ApiKey | None:
-    """Return the live key with this token, noting when it was last used; None if there is none."""
+def authenticate(session: Session, *, token: str) -> ApiKey | None:
+    """Return the live key with this token; None if there is none."""
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_token(token))).first()
     if key is None or key.revoked_at is not None:
         return None
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
-        session.add(key)
     return key
+
+
+def note_use(session_factory: sessionmaker[Session], key: ApiKey, *, now: datetime) -> None:
+    """Record when a key was last used, at most once a LAST_USED_RESOLUTION, in a short write of its own.
+
+    Its own, so a request that only reads never takes the write lock (SQLite's is the writer's).
+    """
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    with session_scope(session_factory) as session:
+        session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
 
 
 def list_keys(session: Session, *, after_id: int | None, limit: int) -> list[ApiKey]:

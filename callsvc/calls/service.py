@@ -1,6 +1,6 @@
 """Apply normalized events to calls, and read calls back: one call, the change feed, assignment."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,131 +9,16 @@ from sqlmodel import Session, col
 
 from callsvc.auth.models import ApiKey, Role
 from callsvc.auth.scope import visible_managers
-from callsvc.calls.events import CallEvent, Direction
-from callsvc.calls.models import Call, CallEventRecord, CallStatus
+from callsvc.calls.events import Direction
+from callsvc.calls.models import Call, CallStatus
 from callsvc.calls.schemas import CallDetail, CallEventRead, CallRead, OutcomeChangeRead
-from callsvc.calls.state import derive_call_state
-from callsvc.clock import Clock
-from callsvc.db import insert_ignoring_conflict
 from callsvc.errors import Invalid, NotFound
-from callsvc.managers import service as managers_service
 from callsvc.managers.models import Manager
 from callsvc.outcomes.models import OutcomeChange
 from callsvc.settings import Settings
 
 OPEN_STATUSES = (CallStatus.ringing, CallStatus.in_progress)
 ANSWERED_STATUSES = (CallStatus.in_progress, CallStatus.completed)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallChange:
-    """What applying an event did to its call, for whatever must follow in the same transaction."""
-
-    call: Call
-    created: bool
-    previous_status: CallStatus | None
-    previous_manager_id: int | None
-    previous_needs_outcome: bool
-
-    @property
-    def status_changed(self) -> bool:
-        return self.previous_status != self.call.status
-
-    @property
-    def owner_changed(self) -> bool:
-        return not self.created and self.previous_manager_id != self.call.manager_id
-
-    @property
-    def became_answered(self) -> bool:
-        """Answered now and not before: a new answer, or a late one turning a missed call around."""
-        return self.call.status in ANSWERED_STATUSES and self.previous_status not in ANSWERED_STATUSES
-
-    @property
-    def became_missed(self) -> bool:
-        return self.call.status == CallStatus.missed and self.previous_status != CallStatus.missed
-
-    @property
-    def no_longer_missed(self) -> bool:
-        """A late answer event turned a call recorded as missed into an answered one."""
-        return self.previous_status == CallStatus.missed and self.call.status != CallStatus.missed
-
-    @property
-    def needs_outcome_changed(self) -> bool:
-        return self.previous_needs_outcome != self.call.needs_outcome
-
-
-def _locked_call(session: Session, provider: str, provider_call_id: str) -> Call | None:
-    query = select(Call).where(Call.provider == provider, Call.provider_call_id == provider_call_id)
-    return session.exec(query.with_for_update()).scalar_one_or_none()
-
-
-def apply_event(
-    session: Session,
-    *,
-    provider: str,
-    event: CallEvent,
-    provider_event_id: int | None,
-    tie_break: str,
-    settings: Settings,
-    clock: Clock,
-) -> CallChange:
-    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed."""
-    call = _locked_call(session, provider, event.provider_call_id)
-    created = call is None
-    if call is None:
-        now = clock.now()
-        # Concurrent first events of one call all try this insert; one wins, and the row lock
-        # taken next makes the others wait their turn.
-        insert_ignoring_conflict(
-            session,
-            Call.__table__,
-            {
-                "provider": provider,
-                "provider_call_id": event.provider_call_id,
-                "direction": event.direction or Direction.inbound,
-                "status": CallStatus.ringing,
-                "started_at": event.occurred_at,
-                "needs_outcome": False,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            },
-            ["provider", "provider_call_id"],
-        )
-        call = _locked_call(session, provider, event.provider_call_id)
-        assert call is not None
-    before = (None if created else CallStatus(call.status), call.manager_id, call.needs_outcome)
-    session.add(
-        CallEventRecord(
-            call_id=call.id,
-            provider_event_id=provider_event_id,
-            manager_id=managers_service.resolve_identity(session, provider=provider, identity=event.identity),
-            tie_break=tie_break,
-            **{field: value for field, value in asdict(event).items() if field != "provider_call_id"},
-        )
-    )
-    session.flush()
-    records = session.exec(select(CallEventRecord).where(CallEventRecord.call_id == call.id)).scalars().all()
-    state = asdict(derive_call_state(records, settings))
-    if call.manager_assigned_by:
-        state.pop("manager_id")
-    changed = {field: value for field, value in state.items() if getattr(call, field) != value}
-    for field, value in changed.items():
-        setattr(call, field, value)
-    if changed:
-        # Stamped now that the row lock is held, not when the request arrived: a change must not
-        # be dated behind feed cursors that moved on while it waited for the lock.
-        call.updated_at = clock.now()
-    session.add(call)
-    session.flush()
-    previous_status, previous_manager_id, previous_needs_outcome = before
-    return CallChange(
-        call=call,
-        created=created,
-        previous_status=previous_status,
-        previous_manager_id=previous_manager_id,
-        previous_needs_outcome=previous_needs_outcome,
-    )
 
 
 def is_stale(call: Call, *, settings: Settings, now: datetime) -> bool:

@@ -3,14 +3,13 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session
-
-from callsvc.calls.service import CallChange
+from callsvc.calls.apply import CallChange
 from callsvc.ops import metrics
 from callsvc.settings import Settings
+from callsvc.store import Store
 
 
-def after_apply(session: Session, changes: Sequence[CallChange], *, settings: Settings, now: datetime) -> None:
+def after_apply(store: Store, changes: Sequence[CallChange], *, settings: Settings, now: datetime) -> None:
     """Act on what one delivery's events did to their calls; runs inside the delivery's savepoint."""
     for change in changes:
         if change.became_answered:

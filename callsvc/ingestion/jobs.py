@@ -12,6 +12,7 @@ from callsvc.ingestion.models import ProviderEvent
 from callsvc.jobs import JobContext, claim_due, in_batches
 from callsvc.ops import metrics
 from callsvc.providers import registry
+from callsvc.store import Store
 
 
 def retry_transient(ctx: JobContext) -> list[int]:
@@ -29,25 +30,24 @@ def retry_transient(ctx: JobContext) -> list[int]:
         )
 
     def work(session: Session, ids: list[int], now: datetime) -> list[int]:
+        store = Store.of(session)
         applied = []
         for event_id in ids:
-            raw = session.get_one(ProviderEvent, event_id, with_for_update=True)
-            if raw.status != EventStatus.unprocessed:
+            raw = store.kept_delivery(event_id, lock=True)
+            if raw is None or raw["status"] != EventStatus.unprocessed:
                 continue  # an admin replayed it meanwhile
             try:
-                adapter = registry.get_adapter(raw.provider, ctx.settings)
+                adapter = registry.get_adapter(raw["provider"], ctx.settings)
             except NotFound:
                 # The provider was switched off since: nothing to apply it with until it is back.
-                raw.next_attempt_at = raw.lease_until = None
+                store.update("provider_event", event_id, {"next_attempt_at": None, "lease_until": None})
                 continue
-            request = pipeline.request_of(raw)
-            pipeline.process(session, raw=raw, adapter=adapter, request=request, settings=ctx.settings, clock=ctx.clock)
-            result = (
-                "applied" if raw.status == EventStatus.applied else "retrying" if raw.next_attempt_at else "gave_up"
-            )
-            metrics.webhook_retries.labels(result).inc()
-            pipeline.unload(session, raw)
-            if raw.status == EventStatus.applied:
+            settled = pipeline.process(store, raw, adapter=adapter, settings=ctx.settings, clock=ctx.clock)
+            applied_now = settled["status"] == EventStatus.applied
+            metrics.webhook_retries.labels(
+                "applied" if applied_now else "retrying" if settled["next_attempt_at"] else "gave_up"
+            ).inc()
+            if applied_now:
                 applied.append(event_id)
         return applied
 

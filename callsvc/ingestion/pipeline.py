@@ -1,19 +1,24 @@
-"""Webhook ingestion: verify → keep the exact bytes → parse → apply → after-apply hook; never calls out."""
+"""Webhook ingestion: verify → keep the exact bytes → parse → apply → after-apply hook; never calls out.
+
+`authenticate` runs on the event loop (CPU only: the signature, the dedupe key, the parse). `keep`
+runs where the transaction is, the writer's or a job's, one savepoint per delivery.
+"""
 
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from callsvc.calls import service as calls_service
-from callsvc.calls.events import EventStatus
+from callsvc.calls import apply
+from callsvc.calls.events import EventStatus, ParsedDelivery
 from callsvc.clock import Clock
-from callsvc.db import insert_ignoring_conflict, is_transient
+from callsvc.db import is_transient
 from callsvc.errors import Conflict, NotFound
 from callsvc.ingestion import hooks
 from callsvc.ingestion.models import ProviderEvent
@@ -22,6 +27,7 @@ from callsvc.ops import metrics
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, ProviderAdapter, SignatureInvalid, WebhookRequest, check_events
 from callsvc.settings import Settings
+from callsvc.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,31 @@ class Receipt:
     error: PayloadInvalid | None = None
 
 
+@dataclass(frozen=True)
+class Parse:
+    """What reading a delivery gave: its events, the provider-format error, or the parser's crash."""
+
+    parsed: ParsedDelivery | None = None
+    invalid: PayloadInvalid | None = None
+    crash: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An authentic delivery on its way to the database."""
+
+    adapter: ProviderAdapter
+    request: WebhookRequest
+    dedupe_key: str
+    parse: Parse
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        """Where it goes in a batch: by call, so concurrent batches lock calls in one order and never deadlock."""
+        parsed = self.parse.parsed
+        return self.adapter.name, (parsed.provider_call_id or "") if parsed else "", self.dedupe_key
+
+
 def _text(value: str, length: int) -> str:
     # PostgreSQL's text refuses NUL; what a hostile body put in a label must not lose the delivery.
     return value.replace("\x00", "\ufffd")[:length]
@@ -55,151 +86,212 @@ def _storable(dedupe_key: str) -> str:
     return "sha256:" + hashlib.sha256(dedupe_key.encode(errors="surrogatepass")).hexdigest()
 
 
-def _raw_row(
-    adapter: ProviderAdapter, request: WebhookRequest, *, dedupe_key: str, settings: Settings
-) -> dict[str, object]:
-    headers = {name: value for name, value in request.headers.items() if name not in UNKEPT_HEADERS}
-    return {
-        "provider": adapter.name,
-        "dedupe_key": dedupe_key,
-        "status": EventStatus.unprocessed,
-        "method": request.method,
-        "url": request.url,
-        "headers": json.dumps(headers, sort_keys=True),
-        "body": adapter.redact(request.body, settings),
-        "received_at": request.received_at,
-        "attempts": 0,
-    }
+def parse(adapter: ProviderAdapter, request: WebhookRequest, settings: Settings) -> Parse:
+    """Map a delivery to call events, catching what any body can make a parser do."""
+    try:
+        parsed = adapter.parse(request, settings)
+        check_events(parsed)
+    except PayloadInvalid as exc:
+        return Parse(invalid=exc)
+    except Exception as exc:  # noqa: BLE001 - a parser's bug must not lose an authentic delivery
+        return Parse(crash=exc)
+    return Parse(parsed=parsed)
 
 
-def receive(
-    session: Session, *, adapter: ProviderAdapter, request: WebhookRequest, settings: Settings, clock: Clock
-) -> Receipt:
-    """Take one webhook delivery: once it is authentic it is kept, whatever parsing or applying it does."""
+def authenticate(adapter: ProviderAdapter, request: WebhookRequest, settings: Settings) -> Delivery:
+    """Check the delivery is the provider's, then read it; raise SignatureInvalid if it is not."""
     try:
         adapter.verify(request, settings)
     except SignatureInvalid:
         metrics.webhooks.labels(adapter.name, "unauthorized").inc()
         raise
-    dedupe_key = _storable(adapter.dedupe_key(request))
-    event_id = insert_ignoring_conflict(
-        session,
-        ProviderEvent.__table__,
-        _raw_row(adapter, request, dedupe_key=dedupe_key, settings=settings),
-        ["provider", "dedupe_key"],
-    )
-    if event_id is None:
-        return _repeated(session, adapter.name, dedupe_key)
-    raw = session.get_one(ProviderEvent, event_id)
-    refused = process(session, raw=raw, adapter=adapter, request=request, settings=settings, clock=clock)
-    metrics.webhooks.labels(adapter.name, "accepted" if raw.status == EventStatus.applied else raw.status).inc()
-    if refused is not None:
-        log.warning("rejected %s webhook: %s", adapter.name, refused.detail)
-        return Receipt("rejected", refused)
+    return Delivery(adapter, request, _storable(adapter.dedupe_key(request)), parse(adapter, request, settings))
+
+
+def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) -> Receipt:
+    """Keep an authentic delivery and apply it; a failure to apply keeps it to try again, never loses it.
+
+    Raises only when the delivery could not be kept at all: the caller must not acknowledge it then.
+    """
+    adapter, outcome = delivery.adapter, delivery.parse
+    if outcome.parsed is not None:
+        try:
+            with store.savepoint():
+                event_id = store.insert_ignoring_conflict(
+                    "provider_event", _raw_row(delivery, settings, _applied(outcome.parsed, clock.now())), KEYS
+                )
+                if event_id is None:
+                    return _repeated(store, adapter.name, delivery.dedupe_key)
+                _apply(
+                    store,
+                    event_id,
+                    delivery.dedupe_key,
+                    outcome.parsed,
+                    adapter=adapter,
+                    settings=settings,
+                    clock=clock,
+                )
+            metrics.webhooks.labels(adapter.name, "accepted").inc()
+            return Receipt("accepted")
+        except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
+            settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
+    elif outcome.invalid is not None:
+        settled = _settled(EventStatus.rejected, error=outcome.invalid.detail)
+    else:
+        settled = _failed(adapter.name, outcome.crash, attempts=0, now=clock.now(), transient=False)
+    with store.savepoint():
+        event_id = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
+        if event_id is None:
+            return _repeated(store, adapter.name, delivery.dedupe_key)
+    metrics.webhooks.labels(adapter.name, settled["status"]).inc()
+    if outcome.invalid is not None:
+        log.warning("rejected %s webhook: %s", adapter.name, outcome.invalid.detail)
+        return Receipt("rejected", outcome.invalid)
     return Receipt("accepted")
 
 
-def _repeated(session: Session, provider: str, dedupe_key: str) -> Receipt:
+KEYS = ("provider", "dedupe_key")
+
+
+def _raw_row(delivery: Delivery, settings: Settings, settled: Mapping[str, Any]) -> dict[str, Any]:
+    request = delivery.request
+    headers = {name: value for name, value in request.headers.items() if name not in UNKEPT_HEADERS}
+    return {
+        "provider": delivery.adapter.name,
+        "dedupe_key": delivery.dedupe_key,
+        "method": request.method,
+        "url": request.url,
+        "headers": json.dumps(headers, sort_keys=True),
+        "body": delivery.adapter.redact(request.body, settings),
+        "received_at": request.received_at,
+        "attempts": 0,
+        **_labels(delivery.parse.parsed),
+        **settled,
+    }
+
+
+def _labels(parsed: ParsedDelivery | None) -> dict[str, str | None]:
+    if parsed is None:
+        return {}
+    call_id = parsed.provider_call_id
+    return {
+        "type": _text(parsed.type, EVENT_TYPE_LENGTH),
+        "provider_call_id": _text(call_id, CALL_ID_LENGTH) if call_id else None,
+    }
+
+
+def _repeated(store: Store, provider: str, dedupe_key: str) -> Receipt:
     """A delivery seen before: answered as it was the first time, and changing nothing."""
     metrics.webhooks.labels(provider, "duplicate").inc()
-    status, error = session.execute(
-        select(ProviderEvent.status, ProviderEvent.error).where(
-            ProviderEvent.provider == provider, ProviderEvent.dedupe_key == dedupe_key
-        )
-    ).one()
+    status, error = store.delivery_status(provider, dedupe_key)
     if status == EventStatus.rejected:
         return Receipt("rejected", PayloadInvalid(f"this delivery was refused when it first came: {error}"))
     return Receipt("duplicate")
 
 
-def process(
-    session: Session,
+def _apply(
+    store: Store,
+    event_id: int,
+    dedupe_key: str,
+    parsed: ParsedDelivery,
     *,
-    raw: ProviderEvent,
     adapter: ProviderAdapter,
-    request: WebhookRequest,
     settings: Settings,
     clock: Clock,
-) -> PayloadInvalid | None:
-    """Parse a kept delivery and apply it in a savepoint; record on the row what became of it.
-
-    Return the validation error of a body that is not the provider's format (the row is then
-    `rejected`). Any other failure leaves the row `unprocessed` with its error, to be applied
-    again: by the retry job when the failure may pass by itself, else by an admin after a fix.
-    """
-    now = clock.now()
-    try:
-        parsed = adapter.parse(request, settings)
-        check_events(parsed)
-    except PayloadInvalid as exc:
-        _settle(raw, EventStatus.rejected, error=exc.detail)
-        return exc
-    except Exception as exc:  # noqa: BLE001 - a parser's bug must not lose an authentic delivery
-        _fail(raw, exc, transient=False, now=now)
-        return None
-    raw.type = _text(parsed.type, EVENT_TYPE_LENGTH)
-    raw.provider_call_id = _text(parsed.provider_call_id, CALL_ID_LENGTH) if parsed.provider_call_id else None
-    try:
-        with session.begin_nested():
-            changes = [
-                calls_service.apply_event(
-                    session,
-                    provider=raw.provider,
-                    event=event,
-                    provider_event_id=raw.id,
-                    tie_break=f"{raw.dedupe_key}:{index}",
-                    settings=settings,
-                    clock=clock,
-                )
-                for index, event in enumerate(parsed.events)
-            ]
-            hooks.after_apply(session, changes, settings=settings, now=clock.now())
-    except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
-        _fail(raw, exc, transient=is_transient(exc), now=now)
-        return None
-    _settle(raw, EventStatus.applied, applied_at=clock.now())
-    return None
+) -> None:
+    changes = [
+        apply.apply_event(
+            store,
+            provider=adapter.name,
+            event=event,
+            provider_event_id=event_id,
+            tie_break=f"{dedupe_key}:{index}",
+            settings=settings,
+            clock=clock,
+        )
+        for index, event in enumerate(parsed.events)
+    ]
+    hooks.after_apply(store, changes, settings=settings, now=clock.now())
 
 
-def _settle(raw: ProviderEvent, status: EventStatus, *, error: str | None = None, applied_at: datetime | None = None):
-    raw.status = status
-    raw.error = _text(error, ERROR_LENGTH) if error else None
-    raw.applied_at = applied_at
-    raw.next_attempt_at = None
-    raw.lease_until = None
+def _settled(status: EventStatus, *, error: str | None = None, applied_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "error": _text(error, ERROR_LENGTH) if error else None,
+        "applied_at": applied_at,
+        "next_attempt_at": None,
+        "lease_until": None,
+    }
 
 
-def _fail(raw: ProviderEvent, exc: Exception, *, transient: bool, now: datetime) -> None:
+def _applied(parsed: ParsedDelivery, now: datetime) -> dict[str, Any]:
+    return {**_settled(EventStatus.applied, applied_at=now), **_labels(parsed)}
+
+
+def _failed(
+    provider: str, exc: Exception, *, attempts: int, now: datetime, transient: bool | None = None
+) -> dict[str, Any]:
     # The message may quote the payload: it is kept on the row for admins, and only its type is logged.
-    log.error("could not apply %s event %s: %s", raw.provider, raw.id, type(exc).__name__)
-    _settle(raw, EventStatus.unprocessed, error=f"{type(exc).__name__}: {exc}")
-    if transient and raw.attempts < len(RETRY_DELAYS):
-        raw.next_attempt_at = now + RETRY_DELAYS[raw.attempts]
+    log.error("could not apply a %s event: %s", provider, type(exc).__name__)
+    settled = _settled(EventStatus.unprocessed, error=f"{type(exc).__name__}: {exc}")
+    if (is_transient(exc) if transient is None else transient) and attempts < len(RETRY_DELAYS):
+        settled["next_attempt_at"] = now + RETRY_DELAYS[attempts]
+    return settled
 
 
-def request_of(raw: ProviderEvent) -> WebhookRequest:
-    """The delivery as it was received, rebuilt from what was kept."""
+def request_of(raw: Mapping[str, Any]) -> WebhookRequest:
+    """The delivery as it was received, rebuilt from its kept row."""
     return WebhookRequest(
-        method=raw.method, url=raw.url, headers=json.loads(raw.headers), body=raw.body, received_at=raw.received_at
+        method=raw["method"],
+        url=raw["url"],
+        headers=json.loads(raw["headers"]),
+        body=bytes(raw["body"]),
+        received_at=raw["received_at"],
     )
+
+
+def process(
+    store: Store, raw: Mapping[str, Any], *, adapter: ProviderAdapter, settings: Settings, clock: Clock
+) -> dict[str, Any]:
+    """Parse a kept delivery again and apply it in a savepoint; record on its row, and return, what became of it.
+
+    A body that is not the provider's format becomes `rejected`. Any other failure leaves it
+    `unprocessed` with its error: the retry job applies it again when the failure may pass by
+    itself, else an admin does after a fix.
+    """
+    outcome = parse(adapter, request_of(raw), settings)
+    if outcome.parsed is not None:
+        try:
+            with store.savepoint():
+                _apply(
+                    store, raw["id"], raw["dedupe_key"], outcome.parsed, adapter=adapter, settings=settings, clock=clock
+                )
+            settled = _applied(outcome.parsed, clock.now())
+        except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
+            settled = {
+                **_failed(adapter.name, exc, attempts=raw["attempts"], now=clock.now()),
+                **_labels(outcome.parsed),
+            }
+    elif outcome.invalid is not None:
+        settled = _settled(EventStatus.rejected, error=outcome.invalid.detail)
+    else:
+        settled = _failed(adapter.name, outcome.crash, attempts=raw["attempts"], now=clock.now(), transient=False)
+    store.update("provider_event", raw["id"], settled)
+    log.info("processed %s event %s: %s", raw["provider"], raw["id"], settled["status"])
+    return settled
 
 
 def replay(session: Session, *, event_id: int, settings: Settings, clock: Clock) -> ProviderEvent:
     """Parse and apply a kept delivery again, after a fix; an applied one is 409."""
+    store = Store.of(session)
     # Locked, so two admins (or an admin and the retry job) replaying one delivery apply it once.
-    raw = session.exec(select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()).scalars().first()
+    raw = store.kept_delivery(event_id, lock=True)
     if raw is None:
         raise NotFound(f"event {event_id} does not exist", code="event_not_found")
-    if raw.status == EventStatus.applied:
+    if raw["status"] == EventStatus.applied:
         raise Conflict(f"event {event_id} is already applied", code="event_already_applied")
-    _replay(session, raw, settings=settings, clock=clock)
-    return raw
-
-
-def _replay(session: Session, raw: ProviderEvent, *, settings: Settings, clock: Clock) -> None:
-    adapter = registry.get_adapter(raw.provider, settings)
-    process(session, raw=raw, adapter=adapter, request=request_of(raw), settings=settings, clock=clock)
-    log.info("replayed %s event %s: %s", raw.provider, raw.id, raw.status)
+    process(store, raw, adapter=registry.get_adapter(raw["provider"], settings), settings=settings, clock=clock)
+    return session.get_one(ProviderEvent, event_id, populate_existing=True)
 
 
 def replay_matching(
@@ -219,16 +311,11 @@ def replay_matching(
         query = query.where(col(ProviderEvent.id) > where.after_id)
     # Rows the retry job holds are skipped: it is applying them already.
     query = query.order_by(col(ProviderEvent.id)).limit(where.limit).with_for_update(skip_locked=True)
+    store = Store.of(session)
     replayed = []
     for event_id in session.execute(query).scalars().all():
-        raw = session.get_one(ProviderEvent, event_id)
-        _replay(session, raw, settings=settings, clock=clock)
-        unload(session, raw)
-        replayed.append((event_id, EventStatus(raw.status)))
+        raw = store.kept_delivery(event_id)
+        adapter = registry.get_adapter(raw["provider"], settings)
+        settled = process(store, raw, adapter=adapter, settings=settings, clock=clock)
+        replayed.append((event_id, EventStatus(settled["status"])))
     return replayed
-
-
-def unload(session: Session, raw: ProviderEvent) -> None:
-    """Write a replayed row and let go of it and its body, so a batch holds one body at a time."""
-    session.flush()
-    session.expunge(raw)

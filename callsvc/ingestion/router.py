@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlmodel import Session
 
 from callsvc.api import RowId
 from callsvc.auth.dependencies import AdminKey
 from callsvc.calls.events import EventStatus
-from callsvc.clock import Clock, ClockDep
+from callsvc.clock import ClockDep
 from callsvc.db import SessionDep
 from callsvc.errors import (
     BodyReadTimeout,
@@ -27,7 +26,7 @@ from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
 from callsvc.routing import api_router
-from callsvc.settings import Settings, SettingsDep
+from callsvc.settings import SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
 events_router = api_router(prefix="/v1/events", tags=["events"])
@@ -58,11 +57,11 @@ async def read_webhook_request(request: Request, settings: SettingsDep, clock: C
 WebhookRequestDep = Annotated[WebhookRequest, Depends(read_webhook_request)]
 
 
-def _receive(
-    provider: str, webhook: WebhookRequest, session: Session, settings: Settings, clock: Clock
-) -> JSONResponse:
+async def _receive(provider: str, webhook: WebhookRequest, request: Request) -> JSONResponse:
+    settings = request.app.state.settings
     adapter = registry.get_adapter(provider, settings)
-    receipt = pipeline.receive(session, adapter=adapter, request=webhook, settings=settings, clock=clock)
+    delivery = pipeline.authenticate(adapter, webhook, settings)
+    receipt = await request.app.state.writer.submit(delivery)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
     return JSONResponse({"status": receipt.status})
@@ -74,29 +73,23 @@ WEBHOOK_ERRORS = error_responses(
 
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-def receive_webhook(
-    provider: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> JSONResponse:
+async def receive_webhook(provider: str, webhook: WebhookRequestDep, request: Request) -> JSONResponse:
     """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
-    return _receive(provider, webhook, session, settings, clock)
+    return await _receive(provider, webhook, request)
 
 
 @webhooks_router.get("/webhooks/twilio", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-def receive_twilio_get(
-    webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> JSONResponse:
+async def receive_twilio_get(webhook: WebhookRequestDep, request: Request) -> JSONResponse:
     """Take a Twilio callback configured with StatusCallbackMethod=GET: its parameters are in the signed query."""
-    return _receive("twilio", webhook, session, settings, clock)
+    return await _receive("twilio", webhook, request)
 
 
 @webhooks_router.post(
     "/webhooks/mango/events/{event_type:path}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS
 )
-def receive_mango_event(
-    event_type: str, webhook: WebhookRequestDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> JSONResponse:
+async def receive_mango_event(event_type: str, webhook: WebhookRequestDep, request: Request) -> JSONResponse:
     """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/record/added… to the URL."""
-    return _receive("mango", webhook, session, settings, clock)
+    return await _receive("mango", webhook, request)
 
 
 @webhooks_router.get(

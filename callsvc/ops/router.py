@@ -60,7 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
     # still waiting when the answer goes is left to end at the database timeouts.
     with anyio.move_on_after(READINESS_TIMEOUT_SECONDS):
         state = await anyio.to_thread.run_sync(
-            _database_state, request.app.state.session_factory, abandon_on_cancel=True
+            _database_state, request.app.state.read_session_factory, abandon_on_cancel=True
         )
     if state != "ok":
         return JSONResponse({"status": "unavailable", "database": state}, status_code=503)

@@ -206,7 +206,7 @@ class TestRefused:
 
 class TestUnprocessed:
     def test_an_event_that_fails_to_apply_is_kept_and_the_pbx_still_gets_200(self, client, session, monkeypatch):
-        from callsvc.calls import service
+        from callsvc.calls import apply as service
 
         def broken(*args, **kwargs):
             raise RuntimeError("simulated bug")

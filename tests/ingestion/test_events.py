@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from callsvc.auth.models import Role
-from callsvc.calls import service
+from callsvc.calls import apply as service
 from callsvc.managers.models import Manager
 from callsvc.providers.base import PayloadInvalid
 from callsvc.providers.generic import GenericAdapter

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from callsvc.calls import service
+from callsvc.calls import apply as service
 from callsvc.ingestion.jobs import retry_transient
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.ingestion.pipeline import RETRY_DELAYS, replay_matching

@@ -1,0 +1,111 @@
+"""Apply a normalized event to its call: store the event, re-derive the call's state, say what changed."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from callsvc.calls.events import CallEvent, Direction
+from callsvc.calls.models import CallStatus
+from callsvc.calls.service import ANSWERED_STATUSES
+from callsvc.calls.state import derive_call_state
+from callsvc.clock import Clock
+from callsvc.settings import Settings
+from callsvc.store import CallRow, Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallChange:
+    """What applying an event did to its call, for whatever must follow in the same transaction."""
+
+    call: CallRow
+    created: bool
+    previous_status: CallStatus | None
+    previous_manager_id: int | None
+    previous_needs_outcome: bool
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous_status != self.call.status
+
+    @property
+    def owner_changed(self) -> bool:
+        return not self.created and self.previous_manager_id != self.call.manager_id
+
+    @property
+    def became_answered(self) -> bool:
+        """Answered now and not before: a new answer, or a late one turning a missed call around."""
+        return self.call.status in ANSWERED_STATUSES and self.previous_status not in ANSWERED_STATUSES
+
+    @property
+    def became_missed(self) -> bool:
+        return self.call.status == CallStatus.missed and self.previous_status != CallStatus.missed
+
+    @property
+    def no_longer_missed(self) -> bool:
+        """A late answer event turned a call recorded as missed into an answered one."""
+        return self.previous_status == CallStatus.missed and self.call.status != CallStatus.missed
+
+    @property
+    def needs_outcome_changed(self) -> bool:
+        return self.previous_needs_outcome != self.call.needs_outcome
+
+
+def _new_call(provider: str, event: CallEvent, now: datetime) -> dict[str, object]:
+    return {
+        "provider": provider,
+        "provider_call_id": event.provider_call_id,
+        "direction": event.direction or Direction.inbound,
+        "status": CallStatus.ringing,
+        "started_at": event.occurred_at,
+        "needs_outcome": False,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def apply_event(
+    store: Store,
+    *,
+    provider: str,
+    event: CallEvent,
+    provider_event_id: int | None,
+    tie_break: str,
+    settings: Settings,
+    clock: Clock,
+) -> CallChange:
+    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed."""
+    # Concurrent first events of one call all try this insert; one wins, and the row lock
+    # taken next makes the others wait their turn.
+    created = (
+        store.insert_ignoring_conflict(
+            "call", _new_call(provider, event, clock.now()), ("provider", "provider_call_id")
+        )
+        is not None
+    )
+    call = store.locked_call(provider, event.provider_call_id)
+    event_values = {name: value for name, value in asdict(event).items() if name != "provider_call_id"}
+    store.add_event(
+        {**event_values, "call_id": call.id, "provider_event_id": provider_event_id, "tie_break": tie_break},
+        provider=provider,
+    )
+    state = asdict(derive_call_state(store.events_of(call.id), settings))
+    if call.manager_assigned_by:
+        state.pop("manager_id")
+    changed = {field: value for field, value in state.items() if _stored(getattr(call, field)) != _stored(value)}
+    if changed:
+        # Stamped now that the row lock is held, not when the request arrived: a change must not
+        # be dated behind feed cursors that moved on while it waited for the lock.
+        changed["updated_at"] = clock.now()
+        store.update("call", call.id, changed)
+    return CallChange(
+        call=CallRow({**call.values, **changed}),
+        created=created,
+        previous_status=None if created else CallStatus(call.status),
+        previous_manager_id=call.manager_id,
+        previous_needs_outcome=bool(call.needs_outcome),
+    )
+
+
+def _stored(value: object) -> object:
+    # SQLite gives booleans back as 0 and 1.
+    return int(value) if isinstance(value, bool) else value

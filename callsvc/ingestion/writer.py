@@ -1,0 +1,112 @@
+"""The writers of webhook deliveries: group commit, each delivery in its own savepoint, acknowledged once durable.
+
+Requests hand their verified delivery to a writer thread that owns a write transaction. It takes
+every delivery waiting at that moment, keeps and applies each in its own savepoint (one failure
+undoes only itself), commits once, and only then answers each request: a PBX is never told
+"accepted" about a delivery a crash could still lose, and one fsync serves the whole batch.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from callsvc.clock import Clock
+from callsvc.ingestion import pipeline
+from callsvc.ingestion.pipeline import Delivery, Receipt
+from callsvc.settings import Settings
+from callsvc.store import Store
+
+log = logging.getLogger(__name__)
+
+# More than this waiting goes in the next transaction, so no request waits behind an unbounded batch.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    delivery: Delivery
+    answer: asyncio.Future[Receipt]
+    loop: asyncio.AbstractEventLoop
+
+
+class DeliveryWriter:
+    """Keeps deliveries in batches on its own threads; `submit` answers once the delivery's batch is committed."""
+
+    def __init__(self, session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock, writers: int = 1):
+        self._session_factory = session_factory
+        self._settings = settings
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"callsvc-delivery-writer-{number}", daemon=True)
+            for number in range(writers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Finish every delivery handed over so far, then stop."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    async def submit(self, delivery: Delivery) -> Receipt:
+        """Keep and apply a delivery; return its receipt once it is committed, or raise why it was not kept."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Receipt] = loop.create_future()
+        self._queue.put(_Waiting(delivery, answer, loop))
+        return await answer
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = [first]
+            stopping = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    waiting = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    stopping = True
+                    break
+                batch.append(waiting)
+            self._write(batch)
+            if stopping:
+                return
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        outcomes: dict[int, Receipt | Exception] = {}
+        try:
+            with self._session_factory() as session:
+                store = Store.of(session)
+                for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
+                    outcomes[id(waiting)] = self._keep(store, waiting.delivery)
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept: every sender is told so
+            log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
+            outcomes = dict.fromkeys(map(id, batch), exc)
+        for waiting in batch:
+            waiting.loop.call_soon_threadsafe(_answer, waiting.answer, outcomes[id(waiting)])
+
+    def _keep(self, store: Store, delivery: Delivery) -> Receipt | Exception:
+        try:
+            return pipeline.keep(store, delivery, settings=self._settings, clock=self._clock)
+        except Exception as exc:  # noqa: BLE001 - this one delivery was not kept; its sender is told, the rest go on
+            return exc
+
+
+def _answer(answer: asyncio.Future[Receipt], outcome: Receipt | Exception) -> None:
+    if answer.done():  # the sender hung up; a retry will find the delivery kept, or not
+        return
+    if isinstance(outcome, Exception):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
