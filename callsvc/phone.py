@@ -1,6 +1,7 @@
 """Phone numbers in E.164, parsed by Google's libphonenumber rules."""
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumber, ValidationResult
@@ -56,6 +57,8 @@ def _read(text: str, region: str) -> PhoneNumber | None:
     return None
 
 
+# Every event of a call re-derives its numbers from the same few strings.
+@lru_cache(maxsize=4096)
 def to_e164(raw: str | None, region: str) -> str | None:
     """Return the number in E.164, or None when it is withheld, an extension, not a number or unparseable.
 
@@ -72,7 +75,16 @@ def to_e164(raw: str | None, region: str) -> str | None:
     if number is None or number.national_number == 0:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None if e164 in WITHHELD or len(e164) - 1 > MOST_DIGITS else e164
+    if e164 in WITHHELD or len(e164) - 1 > MOST_DIGITS:
+        return None
+    # A run of national prefixes after the country code ("+27 0000001") loses one per reading; a
+    # number that does not read back as itself is no number.
+    again = _read(e164, region)
+    return (
+        e164
+        if again is not None and phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
+        else None
+    )
 
 
 def masked(number: str | None) -> str:

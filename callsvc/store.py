@@ -21,8 +21,6 @@ from callsvc.calls.models import Call, CallEventRecord
 from callsvc.db import UTCDateTime
 from callsvc.ingestion.models import ProviderEvent
 
-SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
-
 
 def _datetime_columns(*tables: Table) -> frozenset[str]:
     return frozenset(column.name for table in tables for column in table.c if isinstance(column.type, UTCDateTime))
@@ -30,6 +28,7 @@ def _datetime_columns(*tables: Table) -> frozenset[str]:
 
 DATETIME_COLUMNS = _datetime_columns(Call.__table__, CallEventRecord.__table__, ProviderEvent.__table__)
 CALL_COLUMNS = tuple(column.name for column in Call.__table__.c)
+DELIVERY_COLUMNS = tuple(column.name for column in ProviderEvent.__table__.c)
 EVENT_COLUMNS = tuple(column.name for column in CallEventRecord.__table__.c if column.name != "id")
 
 
@@ -96,19 +95,15 @@ class Store:
             return self._cursor.execute(sql, {name: _to_sqlite(value) for name, value in (params or {}).items()})
         return self._cursor.execute(_pyformat(sql), {name: _to_python(value) for name, value in (params or {}).items()})
 
-    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        cursor = self._run(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [
-            {name: self._read(name, value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()
-        ]
-
-    def _read(self, name: str, value: Any) -> Any:
-        if value is None or name not in DATETIME_COLUMNS:
-            return value
-        if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+    def _rows(self, columns: tuple[str, ...], sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """SELECT the columns (named here: psycopg builds its description anew on every read) and the rest of sql."""
+        cursor = self._run(f"SELECT {', '.join(columns)} {sql}", params)
+        times = DATETIME_COLUMNS.intersection(columns)
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            for name in times:
+                row[name] = _from_database(row[name])
+        return rows
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -126,13 +121,7 @@ class Store:
 
     def insert_ignoring_conflict(self, table: str, values: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
         """INSERT … ON CONFLICT DO NOTHING; the new row's id, or None when it existed."""
-        columns = ", ".join(values)
-        placeholders = ", ".join(f":{name}" for name in values)
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING id"
-        )
-        row = self._run(sql, values).fetchone()
+        row = self._run(_insert_ignoring_conflict(table, tuple(values), keys), values).fetchone()
         return row[0] if row else None
 
     def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
@@ -147,18 +136,15 @@ class Store:
 
     def kept_delivery(self, event_id: int, *, lock: bool = False) -> dict[str, Any] | None:
         """A kept delivery's row, its body included; locked if asked, so it is applied once."""
-        sql = "SELECT * FROM provider_event WHERE id = :id" + (self._lock if lock else "")
-        rows = self._rows(sql, {"id": event_id})
+        sql = "FROM provider_event WHERE id = :id" + (self._lock if lock else "")
+        rows = self._rows(DELIVERY_COLUMNS, sql, {"id": event_id})
         return rows[0] if rows else None
 
-    def locked_call(self, provider: str, provider_call_id: str) -> CallRow:
+    def locked_call(self, provider: str, provider_call_id: str) -> CallRow | None:
         """The call, locked until the transaction ends (SQLite's single writer needs no row lock)."""
-        sql = (
-            f"SELECT {', '.join(CALL_COLUMNS)} FROM call "
-            f"WHERE provider = :provider AND provider_call_id = :provider_call_id{self._lock}"
-        )
-        [row] = self._rows(sql, {"provider": provider, "provider_call_id": provider_call_id})
-        return CallRow(row)
+        sql = f"FROM call WHERE provider = :provider AND provider_call_id = :provider_call_id{self._lock}"
+        rows = self._rows(CALL_COLUMNS, sql, {"provider": provider, "provider_call_id": provider_call_id})
+        return CallRow(rows[0]) if rows else None
 
     def add_event(self, values: Mapping[str, Any], *, provider: str) -> None:
         """Store a call's event, its manager resolved from the PBX identity in the same statement."""
@@ -173,8 +159,16 @@ class Store:
 
     def events_of(self, call_id: int) -> list[StoredEvent]:
         """Every stored event of a call."""
-        sql = f"SELECT {', '.join(STORED_EVENT_COLUMNS)} FROM call_event WHERE call_id = :call_id"
-        return [StoredEvent(**row) for row in self._rows(sql, {"call_id": call_id})]
+        rows = self._rows(STORED_EVENT_COLUMNS, "FROM call_event WHERE call_id = :call_id", {"call_id": call_id})
+        return [StoredEvent(**row) for row in rows]
+
+
+@cache
+def _insert_ignoring_conflict(table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING id"
+    )
 
 
 def _to_python(value: Any) -> Any:
@@ -182,7 +176,16 @@ def _to_python(value: Any) -> Any:
 
 
 def _to_sqlite(value: Any) -> Any:
-    # As SQLAlchemy stores a DateTime on SQLite: naive UTC text, microseconds included.
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime(SQLITE_DATETIME)
-    return _to_python(value)
+    # As SQLAlchemy stores a DateTime on SQLite: naive UTC text, microseconds included. The
+    # driver takes the enums, which are str, as they are.
+    if value.__class__ is datetime:
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def _from_database(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC)

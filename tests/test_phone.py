@@ -4,7 +4,7 @@ import re
 
 import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from callsvc.phone import WITHHELD, to_e164
@@ -173,6 +173,7 @@ GARBAGE = (
 
 
 @given(raw=GARBAGE, region=st.sampled_from(REGIONS))
+@example(raw="+270000001", region="RU")  # national prefixes after the country code: one lost per reading
 def test_anything_is_none_or_a_number_of_the_country_it_names_or_the_default_region(raw, region):
     """A result is always possible; if it is not valid, its country is the written one or the default region's.
 

@@ -1,6 +1,6 @@
 """Apply a normalized event to its call: store the event, re-derive the call's state, say what changed."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from callsvc.calls.events import CallEvent, Direction
@@ -74,21 +74,22 @@ def apply_event(
     clock: Clock,
 ) -> CallChange:
     """Add one event to its call (creating the call on its first event), re-derive its state, say what changed."""
-    # Concurrent first events of one call all try this insert; one wins, and the row lock
-    # taken next makes the others wait their turn.
-    created = (
+    call = store.locked_call(provider, event.provider_call_id)
+    created = call is None
+    if call is None:
+        # Concurrent first events of one call all try this insert; one wins, and the row lock
+        # taken next makes the others wait their turn.
         store.insert_ignoring_conflict(
             "call", _new_call(provider, event, clock.now()), ("provider", "provider_call_id")
         )
-        is not None
-    )
-    call = store.locked_call(provider, event.provider_call_id)
-    event_values = {name: value for name, value in asdict(event).items() if name != "provider_call_id"}
+        call = store.locked_call(provider, event.provider_call_id)
+        assert call is not None
+    event_values = {name: value for name, value in vars(event).items() if name != "provider_call_id"}
     store.add_event(
         {**event_values, "call_id": call.id, "provider_event_id": provider_event_id, "tie_break": tie_break},
         provider=provider,
     )
-    state = asdict(derive_call_state(store.events_of(call.id), settings))
+    state = dict(vars(derive_call_state(store.events_of(call.id), settings)))
     if call.manager_assigned_by:
         state.pop("manager_id")
     changed = {field: value for field, value in state.items() if _stored(getattr(call, field)) != _stored(value)}
