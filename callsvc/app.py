@@ -19,7 +19,7 @@ from callsvc.ingestion.router import events_router, webhooks_router
 from callsvc.ingestion.writer import DeliveryWriter
 from callsvc.jobs import JobContext
 from callsvc.limits import BodyLimitMiddleware
-from callsvc.logs import AccessLogMiddleware
+from callsvc.logs import AccessLogMiddleware, configure_logging
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
 from callsvc.outcomes.router import router as outcomes_router
@@ -115,3 +115,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     ):
         app.include_router(router)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app `callsvc serve` runs in each of its processes, on the CALLSVC_* environment."""
+    settings = Settings()
+    # A worker process starts afresh: the parent's logging setup does not reach it.
+    configure_logging(settings.log_level)
+    return create_app(settings)

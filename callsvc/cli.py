@@ -16,15 +16,16 @@ from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
 
 
-def _serve(settings: Settings, _: argparse.Namespace) -> None:
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
-
-    from callsvc.app import create_app
 
     configure_logging(settings.log_level)
     upgrade_to_head(build_engine(settings))
+    # An import string and a factory, so that each worker process builds its own app (and engine).
     uvicorn.run(
-        create_app(settings),
+        "callsvc.app:create_app_from_environment",
+        factory=True,
+        workers=args.workers,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -64,10 +65,23 @@ def _openapi(settings: Settings, _: argparse.Namespace) -> None:
     print(json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True))
 
 
+def _process_count(value: str) -> int:
+    """A --workers value: a whole number of processes, 1 or more."""
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more (got {value!r})")
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callsvc", description="Call tracking for sales teams.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate the database, then serve HTTP").set_defaults(run=_serve)
+    serve = commands.add_parser("serve", help="migrate the database, then serve HTTP")
+    serve.add_argument("--workers", type=_process_count, default=1, help="processes serving the port (1 on SQLite)")
+    serve.set_defaults(run=_serve)
     commands.add_parser("migrate", help="migrate the database to head").set_defaults(run=_migrate)
     commands.add_parser("secret", help="print a fresh whsec_ key for the generic webhook").set_defaults(run=_secret)
     commands.add_parser("openapi", help="print the OpenAPI spec as JSON").set_defaults(run=_openapi)

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from standardwebhooks.webhooks import Webhook
+
+from callsvc import cli
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess:
@@ -45,3 +48,20 @@ def test_secret_prints_a_key_standard_webhooks_libraries_accept(tmp_sqlite_url):
 def test_openapi_prints_the_spec(tmp_sqlite_url):
     spec = json.loads(run_cli("openapi", database_url=tmp_sqlite_url).stdout)
     assert "/webhooks/{provider}" in spec["paths"]
+
+
+def test_serve_takes_a_number_of_worker_processes(monkeypatch):
+    served = []
+    monkeypatch.setattr(cli, "_serve", lambda settings, args: served.append(args.workers))
+    cli.main(["serve"])
+    cli.main(["serve", "--workers", "3"])
+    assert served == [1, 3]
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_serve_refuses_a_worker_count_below_one(workers, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_serve", lambda settings, args: pytest.fail("served"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["serve", "--workers", workers])
+    assert exit_.value.code == 2
+    assert "--workers: must be a whole number of processes, 1 or more" in capsys.readouterr().err
