@@ -7,13 +7,14 @@ the transaction SQLAlchemy began (a test's, a job's or the writer's).
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table
 from sqlmodel import Session
 
@@ -78,9 +79,11 @@ class Store:
 
     def __init__(self, dbapi_connection: Any, dialect: str):
         self.sqlite = dialect == "sqlite"
+        self._connection = dbapi_connection
         self._cursor = dbapi_connection.cursor()
         self._lock = "" if self.sqlite else " FOR UPDATE"
         self._savepoints = 0
+        self._pipeline: Any = None
 
     @classmethod
     def of(cls, session: Session) -> "Store":
@@ -88,22 +91,53 @@ class Store:
         connection = session.connection()
         return cls(connection.connection.driver_connection, connection.dialect.name)
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """On PostgreSQL, send statements without waiting for each answer: one round trip per `sync`."""
+        if self.sqlite:
+            yield
+            return
+        with self._connection.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
+
+    def sync(self) -> None:
+        """Wait for every statement sent so far, raising the first one's error."""
+        if self._pipeline is not None:
+            self._pipeline.sync()
+
     # Statements
 
-    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None, *, cursor: Any = None) -> Any:
+        cursor = cursor or self._cursor
         if self.sqlite:
-            return self._cursor.execute(sql, {name: _to_sqlite(value) for name, value in (params or {}).items()})
-        return self._cursor.execute(_pyformat(sql), {name: _to_python(value) for name, value in (params or {}).items()})
+            return cursor.execute(sql, {name: _to_sqlite(value) for name, value in (params or {}).items()})
+        return cursor.execute(_pyformat(sql), {name: _to_python(value) for name, value in (params or {}).items()})
 
-    def _rows(self, columns: tuple[str, ...], sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """SELECT the columns (named here: psycopg builds its description anew on every read) and the rest of sql."""
-        cursor = self._run(f"SELECT {', '.join(columns)} {sql}", params)
+    def _send(self, sql: str, params: Mapping[str, Any]) -> Any:
+        """Send a statement whose answer is read later: in a pipeline, after the statements sent behind it."""
+        if self.sqlite:
+            # SQLite answers at once; a statement left half read would block ROLLBACK TO SAVEPOINT.
+            return _Answer(self._run(sql, params).fetchall())
+        return self._run(sql, params, cursor=self._connection.cursor())
+
+    def _select(self, columns: tuple[str, ...], sql: str, params: Mapping[str, Any]) -> Any:
+        # The columns are named here: psycopg builds its description anew on every read.
+        return self._send(f"SELECT {', '.join(columns)} {sql}", params)
+
+    def _fetch(self, columns: tuple[str, ...], cursor: Any) -> list[dict[str, Any]]:
         times = DATETIME_COLUMNS.intersection(columns)
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         for row in rows:
             for name in times:
                 row[name] = _from_database(row[name])
         return rows
+
+    def _rows(self, columns: tuple[str, ...], sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self._fetch(columns, self._select(columns, sql, params))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -114,14 +148,23 @@ class Store:
         try:
             yield
         except BaseException:
+            if self._pipeline is not None:
+                # After an error PostgreSQL skips what follows until a sync: the sync ends that state.
+                with suppress(psycopg.Error):
+                    self._pipeline.sync()
             self._run(f"ROLLBACK TO SAVEPOINT {name}")
             self._run(f"RELEASE SAVEPOINT {name}")
             raise
         self._run(f"RELEASE SAVEPOINT {name}")
 
-    def insert_ignoring_conflict(self, table: str, values: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
-        """INSERT … ON CONFLICT DO NOTHING; the new row's id, or None when it existed."""
-        row = self._run(_insert_ignoring_conflict(table, tuple(values), keys), values).fetchone()
+    def insert_ignoring_conflict(self, table: str, values: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+        """Send INSERT … ON CONFLICT DO NOTHING; `inserted_id` of what this returns reads the outcome."""
+        return self._send(_insert_ignoring_conflict(table, tuple(values), keys), values)
+
+    @staticmethod
+    def inserted_id(sent: Any) -> int | None:
+        """The new row's id, or None when the row existed."""
+        row = sent.fetchone()
         return row[0] if row else None
 
     def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
@@ -140,27 +183,60 @@ class Store:
         rows = self._rows(DELIVERY_COLUMNS, sql, {"id": event_id})
         return rows[0] if rows else None
 
-    def locked_call(self, provider: str, provider_call_id: str) -> CallRow | None:
-        """The call, locked until the transaction ends (SQLite's single writer needs no row lock)."""
-        sql = f"FROM call WHERE provider = :provider AND provider_call_id = :provider_call_id{self._lock}"
-        rows = self._rows(CALL_COLUMNS, sql, {"provider": provider, "provider_call_id": provider_call_id})
-        return CallRow(rows[0]) if rows else None
+    def add_event(
+        self, event: Mapping[str, Any], *, call: Mapping[str, Any], delivery: tuple[str, str]
+    ) -> tuple[bool, CallRow, list[StoredEvent]]:
+        """Store an event, creating its call if it is the first: whether it was, the call locked, all its events.
 
-    def add_event(self, values: Mapping[str, Any], *, provider: str) -> None:
-        """Store a call's event, its manager resolved from the PBX identity in the same statement."""
-        columns = [name for name in EVENT_COLUMNS if name != "manager_id"]
-        sql = (
-            f"INSERT INTO call_event ({', '.join(columns)}, manager_id) "
-            f"VALUES ({', '.join(f':{name}' for name in columns)}, "
-            "(SELECT manager_id FROM manager_identity WHERE provider = :provider AND identity = :trimmed_identity))"
+        One round trip on PostgreSQL: the call, the delivery and the manager the PBX identity
+        names are found by subqueries, so nothing sent waits for an answer read here.
+        """
+        where_call = {"call_provider": call["provider"], "call_id": call["provider_call_id"]}
+        find_call = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"
+        created = self.insert_ignoring_conflict("call", call, ("provider", "provider_call_id"))
+        locked = self._select(CALL_COLUMNS, f"FROM call WHERE id = ({find_call}){self._lock}", where_call)
+        identity = event.get("identity")
+        self._run(
+            _INSERT_EVENT,
+            {
+                **event,
+                **where_call,
+                "delivery_provider": delivery[0],
+                "delivery_key": delivery[1],
+                "trimmed_identity": identity.strip() if identity else None,
+            },
         )
-        identity = values.get("identity")
-        self._run(sql, {**values, "provider": provider, "trimmed_identity": identity.strip() if identity else None})
+        events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({find_call})", where_call)
+        created_id = self.inserted_id(created)
+        [row] = self._fetch(CALL_COLUMNS, locked)
+        return (
+            created_id is not None,
+            CallRow(row),
+            [StoredEvent(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)],
+        )
 
-    def events_of(self, call_id: int) -> list[StoredEvent]:
-        """Every stored event of a call."""
-        rows = self._rows(STORED_EVENT_COLUMNS, "FROM call_event WHERE call_id = :call_id", {"call_id": call_id})
-        return [StoredEvent(**row) for row in rows]
+
+_EVENT_VALUES = [name for name in EVENT_COLUMNS if name not in ("call_id", "provider_event_id", "manager_id")]
+_INSERT_EVENT = (
+    f"INSERT INTO call_event ({', '.join(_EVENT_VALUES)}, call_id, provider_event_id, manager_id) "
+    f"VALUES ({', '.join(f':{name}' for name in _EVENT_VALUES)}, "
+    "(SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id), "
+    "(SELECT id FROM provider_event WHERE provider = :delivery_provider AND dedupe_key = :delivery_key), "
+    "(SELECT manager_id FROM manager_identity WHERE provider = :call_provider AND identity = :trimmed_identity))"
+)
+
+
+@dataclass
+class _Answer:
+    """The rows a statement gave, read in full, with a cursor's way of reading them."""
+
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
 
 
 @cache

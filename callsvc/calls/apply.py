@@ -66,30 +66,24 @@ def _new_call(provider: str, event: CallEvent, now: datetime) -> dict[str, objec
 def apply_event(
     store: Store,
     *,
-    provider: str,
+    delivery: tuple[str, str],
     event: CallEvent,
-    provider_event_id: int | None,
     tie_break: str,
     settings: Settings,
     clock: Clock,
 ) -> CallChange:
-    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed."""
-    call = store.locked_call(provider, event.provider_call_id)
-    created = call is None
-    if call is None:
-        # Concurrent first events of one call all try this insert; one wins, and the row lock
-        # taken next makes the others wait their turn.
-        store.insert_ignoring_conflict(
-            "call", _new_call(provider, event, clock.now()), ("provider", "provider_call_id")
-        )
-        call = store.locked_call(provider, event.provider_call_id)
-        assert call is not None
+    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed.
+
+    `delivery` is the provider and dedupe key of the kept delivery the event came in.
+    """
+    provider = delivery[0]
     event_values = {name: value for name, value in vars(event).items() if name != "provider_call_id"}
-    store.add_event(
-        {**event_values, "call_id": call.id, "provider_event_id": provider_event_id, "tie_break": tie_break},
-        provider=provider,
+    # Concurrent first events of one call all insert it; one wins, and the row lock taken next
+    # makes the others wait their turn.
+    created, call, events = store.add_event(
+        {**event_values, "tie_break": tie_break}, call=_new_call(provider, event, clock.now()), delivery=delivery
     )
-    state = dict(vars(derive_call_state(store.events_of(call.id), settings)))
+    state = dict(vars(derive_call_state(events, settings)))
     if call.manager_assigned_by:
         state.pop("manager_id")
     changed = {field: value for field, value in state.items() if _stored(getattr(call, field)) != _stored(value)}

@@ -115,24 +115,22 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
     """
     adapter, outcome = delivery.adapter, delivery.parse
     if outcome.parsed is not None:
+        key = (adapter.name, delivery.dedupe_key)
         try:
             with store.savepoint():
-                event_id = store.insert_ignoring_conflict(
+                # Sent together with the event's statements; a repeat is found, and undone, after them.
+                kept = store.insert_ignoring_conflict(
                     "provider_event", _raw_row(delivery, settings, _applied(outcome.parsed, clock.now())), KEYS
                 )
-                if event_id is None:
-                    return _repeated(store, adapter.name, delivery.dedupe_key)
-                _apply(
-                    store,
-                    event_id,
-                    delivery.dedupe_key,
-                    outcome.parsed,
-                    adapter=adapter,
-                    settings=settings,
-                    clock=clock,
-                )
+                changes = _apply(store, key, outcome.parsed, settings=settings, clock=clock)
+                if store.inserted_id(kept) is None:
+                    raise _Repeated
+                hooks.after_apply(store, changes, settings=settings, now=clock.now())
+                store.sync()
             metrics.webhooks.labels(adapter.name, "accepted").inc()
             return Receipt("accepted")
+        except _Repeated:
+            return _repeated(store, *key)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
     elif outcome.invalid is not None:
@@ -140,8 +138,8 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
     else:
         settled = _failed(adapter.name, outcome.crash, attempts=0, now=clock.now(), transient=False)
     with store.savepoint():
-        event_id = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
-        if event_id is None:
+        kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
+        if store.inserted_id(kept) is None:
             return _repeated(store, adapter.name, delivery.dedupe_key)
     metrics.webhooks.labels(adapter.name, settled["status"]).inc()
     if outcome.invalid is not None:
@@ -151,6 +149,10 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
 
 
 KEYS = ("provider", "dedupe_key")
+
+
+class _Repeated(Exception):
+    """The delivery was kept before: what this attempt applied is undone."""
 
 
 def _raw_row(delivery: Delivery, settings: Settings, settled: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,28 +192,19 @@ def _repeated(store: Store, provider: str, dedupe_key: str) -> Receipt:
 
 
 def _apply(
-    store: Store,
-    event_id: int,
-    dedupe_key: str,
-    parsed: ParsedDelivery,
-    *,
-    adapter: ProviderAdapter,
-    settings: Settings,
-    clock: Clock,
-) -> None:
-    changes = [
+    store: Store, delivery: tuple[str, str], parsed: ParsedDelivery, *, settings: Settings, clock: Clock
+) -> list[apply.CallChange]:
+    return [
         apply.apply_event(
             store,
-            provider=adapter.name,
+            delivery=delivery,
             event=event,
-            provider_event_id=event_id,
-            tie_break=f"{dedupe_key}:{index}",
+            tie_break=f"{delivery[1]}:{index}",
             settings=settings,
             clock=clock,
         )
         for index, event in enumerate(parsed.events)
     ]
-    hooks.after_apply(store, changes, settings=settings, now=clock.now())
 
 
 def _settled(status: EventStatus, *, error: str | None = None, applied_at: datetime | None = None) -> dict[str, Any]:
@@ -263,9 +256,11 @@ def process(
     if outcome.parsed is not None:
         try:
             with store.savepoint():
-                _apply(
-                    store, raw["id"], raw["dedupe_key"], outcome.parsed, adapter=adapter, settings=settings, clock=clock
+                changes = _apply(
+                    store, (raw["provider"], raw["dedupe_key"]), outcome.parsed, settings=settings, clock=clock
                 )
+                hooks.after_apply(store, changes, settings=settings, now=clock.now())
+                store.sync()
             settled = _applied(outcome.parsed, clock.now())
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = {

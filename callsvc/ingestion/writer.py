@@ -87,8 +87,9 @@ class DeliveryWriter:
         try:
             with self._session_factory() as session:
                 store = Store.of(session)
-                for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
-                    outcomes[id(waiting)] = self._keep(store, waiting.delivery)
+                with store.pipeline():
+                    for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
+                        outcomes[id(waiting)] = self._keep(store, waiting.delivery)
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept: every sender is told so
             log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
