@@ -23,6 +23,7 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+READ_METHODS = ("GET", "HEAD")
 # Connections for reads on SQLite; each holds a thread of the pool while a sync route runs.
 SQLITE_READERS = 8
 
@@ -132,7 +133,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Give a route its transaction, committed before the response is sent; a GET only reads."""
-    reads = request.method in ("GET", "HEAD")
+    reads = request.method in READ_METHODS
     factory = request.app.state.read_session_factory if reads else request.app.state.session_factory
     with session_scope(factory) as session:
         yield session

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from callsvc.auth import service
 from callsvc.auth.models import ApiKey, Role
 from callsvc.clock import ClockDep
-from callsvc.db import SessionDep
+from callsvc.db import READ_METHODS, SessionDep, session_scope
 from callsvc.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `callsvc keys create` or `/v1/keys`.")
@@ -27,7 +27,13 @@ def current_key(
     key = service.authenticate(session, token=credentials.credentials)
     if key is None:
         raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
-    service.note_use(request.app.state.session_factory, key, now=clock.now())
+    if request.method in READ_METHODS:
+        # A read's own transaction never writes (SQLite's write lock is the webhook writer's): the
+        # stamp is a short write of its own.
+        with session_scope(request.app.state.session_factory) as writing:
+            service.note_use(writing, key, now=clock.now())
+    else:
+        service.note_use(session, key, now=clock.now())
     return key
 
 

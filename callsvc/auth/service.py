@@ -5,11 +5,9 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from callsvc.auth.models import ApiKey, ApiKeyCreate, Role
-from callsvc.db import session_scope
 from callsvc.errors import Invalid, NotFound
 from callsvc.managers.models import Manager
 
@@ -60,15 +58,11 @@ def authenticate(session: Session, *, token: str) -> ApiKey | None:
     return key
 
 
-def note_use(session_factory: sessionmaker[Session], key: ApiKey, *, now: datetime) -> None:
-    """Record when a key was last used, at most once a LAST_USED_RESOLUTION, in a short write of its own.
-
-    Its own, so a request that only reads never takes the write lock (SQLite's is the writer's).
-    """
+def note_use(session: Session, key: ApiKey, *, now: datetime) -> None:
+    """Record when a key was last used, at most once a LAST_USED_RESOLUTION."""
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return
-    with session_scope(session_factory) as session:
-        session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
+    session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
 
 
 def list_keys(session: Session, *, after_id: int | None, limit: int) -> list[ApiKey]:

@@ -119,3 +119,24 @@ def test_a_change_that_waited_for_a_row_lock_still_reaches_a_crm_polling_the_fee
     seen, _ = poll(cursor)
     engine.dispose()
     assert ("slow", "completed") in seen
+
+
+def test_reads_and_writes_with_a_fresh_key_answer_while_webhooks_are_written(server_url, own_database_url):
+    """A key's first use stamps it: on a read that is a write of its own, which must not wait on the request."""
+    engine = build_engine(ExplicitSettings(database_url=own_database_url))
+    with Session(engine) as session:
+        reader, writer = create_key(session), create_key(session)
+    engine.dispose()
+    with ThreadPoolExecutor(4) as pool:
+        posted = pool.map(lambda event: post_event(server_url, event), answered_call("busy", extension="101") * 3)
+        listed = httpx.get(f"{server_url}/v1/calls", headers=reader, timeout=3)
+        created = httpx.post(
+            f"{server_url}/v1/managers",
+            json={"name": "Anna", "identities": [{"provider": "generic", "identity": "101"}]},
+            headers=writer,
+            timeout=3,
+        )
+        assert set(posted) == {200}
+    assert (listed.status_code, created.status_code) == (200, 201)
+    keys = httpx.get(f"{server_url}/v1/keys", headers=writer, timeout=3).json()["items"]
+    assert all(key["last_used_at"] for key in keys)
