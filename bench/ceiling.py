@@ -11,7 +11,10 @@ import sys
 import uvicorn
 from fastapi import FastAPI, Request
 
-app = FastAPI()
+from callsvc.app import NO_OPENTELEMETRY
+
+# Configured as callsvc configures FastAPI: without its OpenTelemetry hooks.
+app = FastAPI(telemetry=NO_OPENTELEMETRY)
 
 
 @app.post("/webhooks/generic")

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from callsvc import __version__
 from callsvc.auth.router import router as keys_router
@@ -28,6 +29,9 @@ from callsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The service reports through /metrics and its logs. FastAPI's OpenTelemetry hooks would otherwise
+# look up the global providers, reading the environment, on every request.
+NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 # SQLite lets one writer in at a time; on PostgreSQL several overlap their round trips, and a call
 # row another transaction holds stalls one of them, not all.
 POSTGRESQL_WRITERS = 4
@@ -91,6 +95,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         summary="Every PBX call recorded once, every answered call tagged, every follow-up kept.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        telemetry=NO_OPENTELEMETRY,
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()

@@ -189,12 +189,13 @@ class Store:
         """Store an event, creating its call if it is the first: whether it was, the call locked, all its events.
 
         One round trip on PostgreSQL: the call, the delivery and the manager the PBX identity
-        names are found by subqueries, so nothing sent waits for an answer read here.
+        names are found by subqueries, so nothing sent waits for an answer read here. The call
+        is inserted or, when it exists, locked and read as it was, by one upsert; it is new
+        when the event just stored is its only one.
         """
         where_call = {"call_provider": call["provider"], "call_id": call["provider_call_id"]}
         find_call = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"
-        created = self.insert_ignoring_conflict("call", call, ("provider", "provider_call_id"))
-        locked = self._select(CALL_COLUMNS, f"FROM call WHERE id = ({find_call}){self._lock}", where_call)
+        locked = self._send(_upsert_call(tuple(call)), call)
         identity = event.get("identity")
         self._run(
             _INSERT_EVENT,
@@ -207,13 +208,9 @@ class Store:
             },
         )
         events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({find_call})", where_call)
-        created_id = self.inserted_id(created)
         [row] = self._fetch(CALL_COLUMNS, locked)
-        return (
-            created_id is not None,
-            CallRow(row),
-            [StoredEvent(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)],
-        )
+        stored = [StoredEvent(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)]
+        return len(stored) == 1, CallRow(row), stored
 
 
 _EVENT_VALUES = [name for name in EVENT_COLUMNS if name not in ("call_id", "provider_event_id", "manager_id")]
@@ -237,6 +234,16 @@ class _Answer:
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
+
+
+@cache
+def _upsert_call(columns: tuple[str, ...]) -> str:
+    # The no-op update takes the row lock, as SELECT … FOR UPDATE would, and RETURNING reads the row.
+    return (
+        f"INSERT INTO call ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)}) "
+        "ON CONFLICT (provider, provider_call_id) DO UPDATE SET provider = excluded.provider "
+        f"RETURNING {', '.join(CALL_COLUMNS)}"
+    )
 
 
 @cache
