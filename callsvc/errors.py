@@ -86,6 +86,9 @@ class BodyReadTimeout(CallsvcError):
     code = "body_read_timeout"
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
 class DatabaseUnavailable(CallsvcError):
     """The database is away, overloaded or timed out: nothing was kept, so the sender should try again."""
 
@@ -113,7 +116,11 @@ def _render(status_code: int, body: dict[str, Any], headers: dict[str, str] | No
 
 
 async def _callsvc_error(_: Request, exc: CallsvcError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    headers = None
+    if isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, DatabaseUnavailable):
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
     return _render(exc.status_code, exc.to_body(), headers)
 
 
@@ -144,7 +151,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected_error(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     error = DatabaseUnavailable("the database did not answer in time; nothing was kept, try again shortly")
-    return _render(error.status_code, error.to_body(), {"Retry-After": "5"})
+    return _render(error.status_code, error.to_body(), {"Retry-After": RETRY_AFTER_SECONDS})
 
 
 async def _client_gone(_: Request, __: ClientDisconnect) -> JSONResponse:

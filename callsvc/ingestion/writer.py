@@ -10,12 +10,14 @@ import asyncio
 import logging
 import queue
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from callsvc.clock import Clock
+from callsvc.errors import DatabaseUnavailable
 from callsvc.ingestion import pipeline
 from callsvc.ingestion.pipeline import Delivery, Receipt
 from callsvc.settings import Settings
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 # More than this waiting goes in the next transaction, so no request waits behind an unbounded batch.
 MAX_BATCH = 256
+# Past this many waiting, a delivery is refused with 503 at once: a database that cannot keep up is
+# not made to hold an ever longer queue of bodies in memory while every sender times out anyway.
+MAX_WAITING = 4096
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,12 @@ class DeliveryWriter:
 
     async def submit(self, delivery: Delivery) -> Receipt:
         """Keep and apply a delivery; return its receipt once it is committed, or raise why it was not kept."""
+        if self._queue.qsize() >= MAX_WAITING:
+            raise DatabaseUnavailable(
+                "more deliveries are waiting to be written than the database keeps up with; nothing was kept, "
+                "try again shortly",
+                code="ingest_busy",
+            )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Receipt] = loop.create_future()
         self._queue.put(_Waiting(delivery, answer, loop))
@@ -78,7 +89,10 @@ class DeliveryWriter:
                     stopping = True
                     break
                 batch.append(waiting)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any batch, or every later sender hangs
+                log.error("delivery writer failed on a batch of %d: %s", len(batch), type(exc).__name__)
             if stopping:
                 return
 
@@ -95,7 +109,8 @@ class DeliveryWriter:
             log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
             outcomes = dict.fromkeys(map(id, batch), exc)
         for waiting in batch:
-            waiting.loop.call_soon_threadsafe(_answer, waiting.answer, outcomes[id(waiting)])
+            with suppress(RuntimeError):  # the loop is closed: the app, and the sender's request, are gone
+                waiting.loop.call_soon_threadsafe(_answer, waiting.answer, outcomes[id(waiting)])
 
     def _keep(self, store: Store, delivery: Delivery) -> Receipt | Exception:
         try:

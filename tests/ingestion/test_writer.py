@@ -1,0 +1,74 @@
+"""The delivery writer: one commit for every delivery waiting, and a bounded wait."""
+
+import asyncio
+import json
+
+from sqlmodel import func, select
+
+from callsvc.calls import apply
+from callsvc.ingestion import pipeline, writer
+from callsvc.ingestion.models import ProviderEvent
+from callsvc.providers import registry
+from callsvc.providers.base import WebhookRequest
+from tests.factories import NOW, answered_call, calls_in_db, post_generic, signed_headers
+
+
+def test_a_delivery_past_the_queue_limit_is_refused_with_503_and_not_kept(client, session, monkeypatch):
+    monkeypatch.setattr(writer, "MAX_WAITING", 0)
+    response = post_generic(client, answered_call("busy")[0])
+    assert (response.status_code, response.json()["code"]) == (503, "ingest_busy")
+    assert response.headers["retry-after"] == "5"
+    assert session.exec(select(func.count()).select_from(ProviderEvent)).one() == 0
+
+
+def test_deliveries_waiting_together_share_one_commit_and_a_failing_one_undoes_only_itself(
+    session_factory, session, settings, clock, monkeypatch
+):
+    real = apply.apply_event
+
+    def fails_on_bad_call(store, *, event, **kwargs):
+        if event.provider_call_id == "bad":
+            raise RuntimeError("simulated bug")
+        return real(store, event=event, **kwargs)
+
+    monkeypatch.setattr(apply, "apply_event", fails_on_bad_call)
+    transactions = []
+
+    def counted_session():
+        transactions.append(1)
+        return session_factory()
+
+    adapter = registry.get_adapter("generic", settings)
+    events = answered_call("good-1") + answered_call("bad")[:1] + answered_call("good-2")
+    deliveries = [pipeline.authenticate(adapter, generic_request(event), settings) for event in events]
+    delivery_writer = writer.DeliveryWriter(counted_session, settings=settings, clock=clock)
+
+    async def submit_all_then_start():
+        waiting = [asyncio.create_task(delivery_writer.submit(delivery)) for delivery in deliveries]
+        await asyncio.sleep(0)  # every delivery is queued before the writer takes any
+        delivery_writer.start()
+        return await asyncio.gather(*waiting)
+
+    try:
+        receipts = asyncio.run(submit_all_then_start())
+    finally:
+        delivery_writer.stop()
+    assert {receipt.status for receipt in receipts} == {"accepted"}
+    assert len(transactions) == 1
+    kept = {row.provider_call_id: row.status for row in session.exec(select(ProviderEvent))}
+    assert kept == {"good-1": "applied", "bad": "unprocessed", "good-2": "applied"}
+    assert sorted((call.provider_call_id, call.status) for call in calls_in_db(session)) == [
+        ("good-1", "completed"),
+        ("good-2", "completed"),
+    ]
+
+
+def generic_request(event: dict) -> WebhookRequest:
+    body = json.dumps(event)
+    return WebhookRequest(
+        method="POST",
+        url="http://testserver/webhooks/generic",
+        headers=signed_headers(body),
+        body=body.encode(),
+        received_at=NOW,
+    )
