@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
+import psycopg.errors
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError
@@ -162,6 +163,8 @@ def is_transient(exc: BaseException) -> bool:
     if sqlstate:
         # Class 08 is a connection failure, class 53 the server out of resources (too many connections).
         return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith(("08", "53"))
+    if isinstance(exc, psycopg.errors.PipelineAborted):
+        return False  # a statement sent before it failed: that one said whether it may pass
     if isinstance(exc, psycopg.Error):
         # psycopg gives no SQLSTATE when the server could not be reached or the connection broke.
         return isinstance(exc, psycopg.OperationalError)

@@ -93,7 +93,7 @@ class Store:
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:
-        """On PostgreSQL, send statements without waiting for each answer: one round trip per `sync`."""
+        """On PostgreSQL, send statements without waiting for each answer: one round trip per answer read."""
         if self.sqlite:
             yield
             return
@@ -103,11 +103,6 @@ class Store:
                 yield
             finally:
                 self._pipeline = None
-
-    def sync(self) -> None:
-        """Wait for every statement sent so far, raising the first one's error."""
-        if self._pipeline is not None:
-            self._pipeline.sync()
 
     # Statements
 

@@ -43,9 +43,10 @@ RETRY_DELAYS = tuple(timedelta(seconds=seconds) for seconds in (5, 15, 45, 135, 
 
 @dataclass(frozen=True)
 class Receipt:
-    """What ingestion tells the PBX."""
+    """What ingestion tells the PBX, and what became of the delivery (`result`, as /metrics counts it)."""
 
     status: Literal["accepted", "duplicate", "rejected"]
+    result: str
     error: PayloadInvalid | None = None
 
 
@@ -127,9 +128,8 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
                     raise _Repeated
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
             # What follows the reads (the call's update) goes with the next delivery's round trip; were
-            # it to fail, that delivery's savepoint would be gone too, and the whole batch refused.
-            metrics.webhooks.labels(adapter.name, "accepted").inc()
-            return Receipt("accepted")
+            # it to fail there, the writer would write the batch again one delivery at a time.
+            return Receipt("accepted", "accepted")
         except _Repeated:
             return _repeated(store, *key)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
@@ -142,11 +142,10 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
         kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
         if store.inserted_id(kept) is None:
             return _repeated(store, adapter.name, delivery.dedupe_key)
-    metrics.webhooks.labels(adapter.name, settled["status"]).inc()
     if outcome.invalid is not None:
         log.warning("rejected %s webhook: %s", adapter.name, outcome.invalid.detail)
-        return Receipt("rejected", outcome.invalid)
-    return Receipt("accepted")
+        return Receipt("rejected", settled["status"], outcome.invalid)
+    return Receipt("accepted", settled["status"])
 
 
 KEYS = ("provider", "dedupe_key")
@@ -185,11 +184,12 @@ def _labels(parsed: ParsedDelivery | None) -> dict[str, str | None]:
 
 def _repeated(store: Store, provider: str, dedupe_key: str) -> Receipt:
     """A delivery seen before: answered as it was the first time, and changing nothing."""
-    metrics.webhooks.labels(provider, "duplicate").inc()
     status, error = store.delivery_status(provider, dedupe_key)
     if status == EventStatus.rejected:
-        return Receipt("rejected", PayloadInvalid(f"this delivery was refused when it first came: {error}"))
-    return Receipt("duplicate")
+        return Receipt(
+            "rejected", "duplicate", PayloadInvalid(f"this delivery was refused when it first came: {error}")
+        )
+    return Receipt("duplicate", "duplicate")
 
 
 def _apply(
@@ -261,7 +261,6 @@ def process(
                     store, (raw["provider"], raw["dedupe_key"]), outcome.parsed, settings=settings, clock=clock
                 )
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
-                store.sync()
             settled = _applied(outcome.parsed, clock.now())
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = {

@@ -26,13 +26,13 @@ from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
 from callsvc.routing import api_router
-from callsvc.settings import SettingsDep
+from callsvc.settings import Settings, SettingsDep
 
 webhooks_router = APIRouter(tags=["webhooks"])
 events_router = api_router(prefix="/v1/events", tags=["events"])
 
 
-def public_url(request: Request, settings: SettingsDep) -> str:
+def public_url(request: Request, settings: Settings) -> str:
     """The URL the provider called, as it was sent: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
     # The path as it came on the wire, percent-escapes kept: that is what URL-signing providers sign,
     # and a decoded %00 would be a NUL that PostgreSQL refuses to keep.
@@ -42,14 +42,15 @@ def public_url(request: Request, settings: SettingsDep) -> str:
     return base + path + (f"?{query}" if query else "")
 
 
-async def read_webhook_request(request: Request, settings: SettingsDep, clock: ClockDep) -> WebhookRequest:
+async def read_webhook_request(request: Request) -> WebhookRequest:
     """Read the raw request once, before any parsing, for the signature check."""
+    # From the app's state rather than through dependencies: this runs for every PBX delivery.
     return WebhookRequest(
         method=request.method,
-        url=public_url(request, settings),
+        url=public_url(request, request.app.state.settings),
         headers={name.lower(): value for name, value in request.headers.items()},
         body=await request.body(),
-        received_at=clock.now(),
+        received_at=request.app.state.clock.now(),
         client_host=request.client.host if request.client else None,
     )
 

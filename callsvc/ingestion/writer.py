@@ -10,16 +10,18 @@ import asyncio
 import logging
 import queue
 import threading
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from callsvc.clock import Clock
+from callsvc.db import is_transient
 from callsvc.errors import DatabaseUnavailable
 from callsvc.ingestion import pipeline
 from callsvc.ingestion.pipeline import Delivery, Receipt
+from callsvc.ops import metrics
 from callsvc.settings import Settings
 from callsvc.store import Store
 
@@ -97,20 +99,44 @@ class DeliveryWriter:
                 return
 
     def _write(self, batch: list[_Waiting]) -> None:
-        outcomes: dict[int, Receipt | Exception] = {}
         try:
-            with self._session_factory() as session:
-                store = Store.of(session)
-                with store.pipeline():
-                    for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
-                        outcomes[id(waiting)] = self._keep(store, waiting.delivery)
-                session.commit()
-        except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept: every sender is told so
+            outcomes = self._commit(batch, pipelined=True)
+        except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept: it is tried again, or refused
             log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
-            outcomes = dict.fromkeys(map(id, batch), exc)
+            outcomes = self._one_by_one(batch) if len(batch) > 1 and not is_transient(exc) else {}
+            outcomes = {id(waiting): exc for waiting in batch} | outcomes
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], Receipt | Exception]]] = {}
         for waiting in batch:
-            with suppress(RuntimeError):  # the loop is closed: the app, and the sender's request, are gone
-                waiting.loop.call_soon_threadsafe(_answer, waiting.answer, outcomes[id(waiting)])
+            outcome = outcomes[id(waiting)]
+            if isinstance(outcome, Receipt):  # counted once it is committed
+                metrics.webhooks.labels(waiting.delivery.adapter.name, outcome.result).inc()
+            answers.setdefault(waiting.loop, []).append((waiting.answer, outcome))
+        for loop, answered in answers.items():
+            with suppress(RuntimeError):  # the loop is closed: the app, and the senders' requests, are gone
+                # One wake-up of the event loop for the whole batch.
+                loop.call_soon_threadsafe(_answer_all, answered)
+
+    def _commit(self, batch: list[_Waiting], *, pipelined: bool) -> dict[int, Receipt | Exception]:
+        outcomes: dict[int, Receipt | Exception] = {}
+        with self._session_factory() as session:
+            store = Store.of(session)
+            with store.pipeline() if pipelined else nullcontext():
+                for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
+                    outcomes[id(waiting)] = self._keep(store, waiting.delivery)
+            session.commit()
+        return outcomes
+
+    def _one_by_one(self, batch: list[_Waiting]) -> dict[int, Receipt | Exception]:
+        # A failure the database did not cause (a statement a pipeline sent late, failing where
+        # another delivery reads) must not refuse the whole batch: each is written alone, unpipelined,
+        # so what fails is kept to retry, as it would have been on its own.
+        outcomes: dict[int, Receipt | Exception] = {}
+        for waiting in batch:
+            try:
+                outcomes |= self._commit([waiting], pipelined=False)
+            except Exception as exc:  # noqa: BLE001 - this one was not kept; its sender is told
+                outcomes[id(waiting)] = exc
+        return outcomes
 
     def _keep(self, store: Store, delivery: Delivery) -> Receipt | Exception:
         try:
@@ -119,10 +145,11 @@ class DeliveryWriter:
             return exc
 
 
-def _answer(answer: asyncio.Future[Receipt], outcome: Receipt | Exception) -> None:
-    if answer.done():  # the sender hung up; a retry will find the delivery kept, or not
-        return
-    if isinstance(outcome, Exception):
-        answer.set_exception(outcome)
-    else:
-        answer.set_result(outcome)
+def _answer_all(answered: list[tuple[asyncio.Future[Receipt], Receipt | Exception]]) -> None:
+    for answer, outcome in answered:
+        if answer.done():  # the sender hung up; a retry will find the delivery kept, or not
+            continue
+        if isinstance(outcome, Exception):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)

@@ -3,6 +3,8 @@
 import asyncio
 import json
 
+import pytest
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from callsvc.calls import apply
@@ -10,6 +12,7 @@ from callsvc.ingestion import pipeline, writer
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers import registry
 from callsvc.providers.base import WebhookRequest
+from tests.conftest import TEST_DATABASE_URL
 from tests.factories import NOW, answered_call, calls_in_db, post_generic, signed_headers
 
 
@@ -41,18 +44,7 @@ def test_deliveries_waiting_together_share_one_commit_and_a_failing_one_undoes_o
     adapter = registry.get_adapter("generic", settings)
     events = answered_call("good-1") + answered_call("bad")[:1] + answered_call("good-2")
     deliveries = [pipeline.authenticate(adapter, generic_request(event), settings) for event in events]
-    delivery_writer = writer.DeliveryWriter(counted_session, settings=settings, clock=clock)
-
-    async def submit_all_then_start():
-        waiting = [asyncio.create_task(delivery_writer.submit(delivery)) for delivery in deliveries]
-        await asyncio.sleep(0)  # every delivery is queued before the writer takes any
-        delivery_writer.start()
-        return await asyncio.gather(*waiting)
-
-    try:
-        receipts = asyncio.run(submit_all_then_start())
-    finally:
-        delivery_writer.stop()
+    receipts = submit_together(writer.DeliveryWriter(counted_session, settings=settings, clock=clock), deliveries)
     assert {receipt.status for receipt in receipts} == {"accepted"}
     assert len(transactions) == 1
     kept = {row.provider_call_id: row.status for row in session.exec(select(ProviderEvent))}
@@ -61,6 +53,54 @@ def test_deliveries_waiting_together_share_one_commit_and_a_failing_one_undoes_o
         ("good-1", "completed"),
         ("good-2", "completed"),
     ]
+
+
+def submit_together(delivery_writer: writer.DeliveryWriter, deliveries: list[pipeline.Delivery]) -> list:
+    """Queue every delivery before the writer starts, so they make one batch; return their receipts."""
+
+    async def submit_all_then_start():
+        waiting = [asyncio.create_task(delivery_writer.submit(delivery)) for delivery in deliveries]
+        await asyncio.sleep(0)
+        delivery_writer.start()
+        return await asyncio.gather(*waiting, return_exceptions=True)
+
+    try:
+        return asyncio.run(submit_all_then_start())
+    finally:
+        delivery_writer.stop()
+
+
+@pytest.mark.skipif(
+    not TEST_DATABASE_URL, reason="a statement failing after its delivery's reads: PostgreSQL's pipeline"
+)
+def test_a_call_update_failing_late_in_the_pipeline_refuses_no_other_delivery(
+    connection, session_factory, session, settings, clock
+):
+    connection.execute(
+        text(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'poisoned call'; END $$"
+        )
+    )
+    connection.execute(
+        text(
+            "CREATE TRIGGER refuse_poison BEFORE UPDATE ON call FOR EACH ROW "
+            "WHEN (NEW.provider_call_id = 'poison' AND NEW.status <> OLD.status) EXECUTE FUNCTION refuse_poison()"
+        )
+    )
+    adapter = registry.get_adapter("generic", settings)
+    events = answered_call("good-1")[:2] + answered_call("poison")[:3] + answered_call("good-2")[:2]
+    deliveries = [pipeline.authenticate(adapter, generic_request(event), settings) for event in events]
+
+    receipts = submit_together(writer.DeliveryWriter(session_factory, settings=settings, clock=clock), deliveries)
+
+    assert [getattr(receipt, "status", receipt) for receipt in receipts] == ["accepted"] * len(events)
+    kept = [
+        (row.provider_call_id, row.status) for row in session.exec(select(ProviderEvent).order_by(ProviderEvent.id))
+    ]
+    assert sorted(kept).count(("poison", "unprocessed")) == 1
+    assert len(kept) == len(events)
+    assert {call.provider_call_id for call in calls_in_db(session)} == {"good-1", "good-2", "poison"}
 
 
 def generic_request(event: dict) -> WebhookRequest:
