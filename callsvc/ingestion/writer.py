@@ -27,8 +27,10 @@ from callsvc.store import Store
 
 log = logging.getLogger(__name__)
 
-# More than this waiting goes in the next transaction, so no request waits behind an unbounded batch.
-MAX_BATCH = 256
+# More than this waiting goes in the next transaction, so no request waits behind an unbounded batch;
+# and each delivery's savepoint is a PostgreSQL subtransaction, of which a transaction holding more
+# than 64 slows every snapshot the server takes.
+MAX_BATCH = 60
 # Past this many waiting, a delivery is refused with 503 at once: a database that cannot keep up is
 # not made to hold an ever longer queue of bodies in memory while every sender times out anyway.
 MAX_WAITING = 4096
