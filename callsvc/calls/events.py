@@ -40,7 +40,9 @@ class CallEvent:
     """One fact about a call, as a provider adapter reports it.
 
     `identity` is the provider's name for the manager the event concerns: who it was
-    routed or offered to, who answered, or who dials an outbound call.
+    routed or offered to, who answered, or who dials an outbound call. `leg` names the
+    provider's leg of the call the event is about (Mango's call_id, Twilio's CallSid):
+    `seq` counts within a leg and orders nothing across legs.
     """
 
     kind: EventKind
@@ -55,6 +57,8 @@ class CallEvent:
     recording_url: str | None = None
     recording_ref: str | None = None
     seq: int | None = None
+    leg: str | None = None
+    missed_call_reason: str | None = None
 
 
 @dataclass(frozen=True)

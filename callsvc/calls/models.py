@@ -44,6 +44,7 @@ class Call(SQLModel, table=True):
     talk_seconds: int | None = None
     recording_url: str | None = Field(default=None, sa_type=Text)
     recording_ref: str | None = Field(default=None, max_length=200)
+    missed_call_reason: str | None = Field(default=None, max_length=50)
     needs_outcome: bool = False
     outcome: str | None = Field(default=None, max_length=50)
     outcome_note: str | None = Field(default=None, sa_type=Text)
@@ -83,6 +84,7 @@ class CallEventRecord(SQLModel, table=True):
     kind: EventKind = Field(sa_type=String(12))
     occurred_at: datetime = Field(sa_type=UTCDateTime)
     seq: int | None = Field(default=None, sa_type=BigInteger)
+    leg: str | None = Field(default=None, max_length=200)
     direction: Direction | None = Field(default=None, sa_type=String(10))
     from_number: str | None = Field(default=None, max_length=200)
     to_number: str | None = Field(default=None, max_length=200)
@@ -92,4 +94,5 @@ class CallEventRecord(SQLModel, table=True):
     talk_seconds: int | None = None
     recording_url: str | None = Field(default=None, sa_type=Text)
     recording_ref: str | None = Field(default=None, max_length=200)
+    missed_call_reason: str | None = Field(default=None, max_length=50)
     tie_break: str = Field(max_length=250)

@@ -25,6 +25,7 @@ class CallRead(SQLModel):
     talk_seconds: int | None
     recording_url: str | None
     recording_ref: str | None
+    missed_call_reason: str | None
     needs_outcome: bool
     outcome: str | None
     outcome_note: str | None

@@ -15,6 +15,7 @@ class EventFacts(Protocol):
     kind: str
     occurred_at: datetime
     seq: int | None
+    leg: str | None
     direction: str | None
     from_number: str | None
     to_number: str | None
@@ -24,6 +25,7 @@ class EventFacts(Protocol):
     talk_seconds: int | None
     recording_url: str | None
     recording_ref: str | None
+    missed_call_reason: str | None
     tie_break: str
 
 
@@ -43,17 +45,19 @@ class CallState:
     talk_seconds: int | None
     recording_url: str | None
     recording_ref: str | None
+    missed_call_reason: str | None
     needs_outcome: bool
     tag_due_at: datetime | None
 
 
 def _in_order(events: Sequence[EventFacts]) -> list[EventFacts]:
-    # SPEC: conflicts are settled by the provider's sequence, then occurred_at. A sequence is
-    # only comparable when every event has one; otherwise time decides and the sequence
-    # breaks ties within a second. The tie-break is the delivery's own key, never arrival order.
-    if all(event.seq is not None for event in events):
+    # SPEC: conflicts are settled by the provider's sequence, then occurred_at. A sequence counts
+    # within one leg, so it orders the events only when every one has it and all share a leg;
+    # otherwise time decides, and a sequence breaks ties within a second inside its own leg only.
+    # The tie-break is the delivery's own key, never arrival order.
+    if len({event.leg for event in events}) == 1 and all(event.seq is not None for event in events):
         return sorted(events, key=lambda e: (e.seq, e.occurred_at, e.tie_break))
-    return sorted(events, key=lambda e: (e.occurred_at, e.seq if e.seq is not None else -1, e.tie_break))
+    return sorted(events, key=lambda e: (e.occurred_at, e.leg or "", e.seq if e.seq is not None else -1, e.tie_break))
 
 
 # Durations are INTEGER columns; a span longer than one holds (events dated decades apart) is not a real call.
@@ -95,6 +99,27 @@ def _offered_owner(ordered: list[EventFacts]) -> int | None:
     return manager_id
 
 
+def _answered_at(answered: list[EventFacts], ended_answered: list[EventFacts]) -> datetime | None:
+    """The first answer: the first answer event's time, or an answered end less its talk time if earlier.
+
+    Where a provider dates answers only by when they reach us (Zadarma), the earlier of the two
+    is the one no late delivery has pushed back.
+    """
+    times = [answered[0].occurred_at] if answered else []
+    times += [e.occurred_at - timedelta(seconds=e.talk_seconds) for e in ended_answered if e.talk_seconds is not None]
+    return min(times, default=None)
+
+
+def _holder(answered: list[EventFacts], ended_answered: list[EventFacts]) -> int | None:
+    """Who held the call last: the one an answered end names (Zadarma's last_internal), else whoever answered
+    last (after a transfer, the one the client was handed to). Even an extension no manager has holds it (then
+    nobody owns it). Order is the provider's sequence or time, never arrival, so a late retry of an earlier
+    answer changes nothing.
+    """
+    holders = [e for e in ended_answered if e.identity] or [e for e in answered if e.identity]
+    return holders[-1].manager_id if holders else None
+
+
 def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallState:
     """Fold a call's events into its state; the result depends only on the set of events."""
     ordered = _in_order(events)
@@ -122,23 +147,23 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
     ended_answered = [e for e in ended if e.disposition == Disposition.answered]
     is_answered = bool(answered or ended_answered)
     is_ended = bool(ended)
-    started_at = started[0].occurred_at if started else min(e.occurred_at for e in ordered)
-    ended_at = ended[-1].occurred_at if ended else None
-    provider_talk = _last([e.talk_seconds for e in ended])
-    if answered:
-        answered_at = answered[0].occurred_at
-    elif ended_answered and provider_talk is not None:
-        # No answer event (Zadarma's outbound calls have none): the end less the talk time.
-        answered_at = ended_answered[-1].occurred_at - timedelta(seconds=provider_talk)
-    else:
-        answered_at = None
-    # Whoever answered last took the call, even an extension no manager has (then nobody owns it).
-    answerers = [e for e in ordered if e.identity and (e.kind == EventKind.answered or e in ended_answered)]
+    # Each time from the events that carry it, then held in order: started ≤ answered ≤ ended,
+    # so that no late or skewed delivery moves one time past another.
+    started_at = min(e.occurred_at for e in started or ordered)
+    ended_at = max(started_at, *(e.occurred_at for e in ended)) if ended else None
+    # The conversation lasts until the last end that says it was answered (a Twilio agent's leg,
+    # not the caller's own leg that may stay on in an IVR), else until the call's end.
+    conversation_end = max(ended_answered or ended, key=lambda e: e.occurred_at) if ended else None
+    provider_talk = conversation_end.talk_seconds if conversation_end else None
+    answered_at = _answered_at(answered, ended_answered)
+    if answered_at is not None:
+        answered_at = max(answered_at, started_at)
+        answered_at = min(answered_at, ended_at) if ended_at else answered_at
 
     if direction is Direction.inbound:
         if is_answered:
             status = CallStatus.completed if is_ended else CallStatus.in_progress
-            manager_id = answerers[-1].manager_id if answerers else None
+            manager_id = _holder(answered, ended_answered)
         else:
             status = CallStatus.missed if is_ended else CallStatus.ringing
             manager_id = _offered_owner(ordered) if is_ended else None
@@ -151,7 +176,10 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
             [e.manager_id for e in answered if e.identity]
         )
 
-    talk_seconds = provider_talk if provider_talk is not None else _seconds(answered_at, ended_at)
+    if provider_talk is not None:
+        talk_seconds = provider_talk
+    else:
+        talk_seconds = _seconds(answered_at, conversation_end.occurred_at if conversation_end else None)
     if started:
         wait_seconds = _seconds(started_at, answered_at) if is_answered else _seconds(started_at, ended_at)
     else:
@@ -176,6 +204,7 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
         talk_seconds=talk_seconds,
         recording_url=_last([e.recording_url for e in ordered]),
         recording_ref=_last([e.recording_ref for e in ordered]),
+        missed_call_reason=_last([e.missed_call_reason for e in ordered]),
         needs_outcome=needs_outcome,
         tag_due_at=tag_due_at,
     )

@@ -155,6 +155,7 @@ class TestSingleCall:
             "talk_seconds",
             "recording_url",
             "recording_ref",
+            "missed_call_reason",
             "needs_outcome",
             "outcome",
             "outcome_note",

@@ -26,6 +26,7 @@ class Fact:
     kind: EventKind
     occurred_at: datetime
     seq: int | None = None
+    leg: str | None = None
     direction: Direction | None = None
     from_number: str | None = None
     to_number: str | None = None
@@ -35,6 +36,7 @@ class Fact:
     talk_seconds: int | None = None
     recording_url: str | None = None
     recording_ref: str | None = None
+    missed_call_reason: str | None = None
     tie_break: str = ""
 
 
@@ -334,6 +336,33 @@ RULES = [
         [started(seq=1), answered(30, "102", seq=2), answered(20, "101", seq=3), ended(186)],
         manager_id=BORIS,
         answered_at=at(20),
+    ),
+    rule(
+        "a-sequence-orders-nothing-across-legs",
+        [started(seq=1, leg="a"), answered(30, "102", seq=1, leg="c"), answered(20, "101", seq=2, leg="b"), ended(186)],
+        manager_id=BORIS,
+        answered_at=at(20),
+    ),
+    rule(
+        "a-transfer-hands-the-call-to-the-last-who-answered-and-talk-is-the-whole-conversation",
+        [started(), answered(6, "101"), answered(60, "102"), ended(40, leg="101"), ended(186, leg="102")],
+        manager_id=BORIS,
+        answered_at=at(6),
+        ended_at=at(186),
+        talk_seconds=180,
+    ),
+    rule(
+        "an-answered-end-dated-on-receipt-gives-the-answer-less-its-talk",
+        [started(), answered(100, "101"), ended(120, talk_seconds=90)],
+        answered_at=at(30),
+        talk_seconds=90,
+    ),
+    rule(
+        "times-skewed-against-each-other-are-held-in-order",
+        [started(10), answered(5, "101"), ended(3)],
+        started_at=at(10),
+        answered_at=at(10),
+        ended_at=at(10),
     ),
     rule(
         "sequence-breaks-a-tie-in-time",
