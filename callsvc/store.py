@@ -19,6 +19,7 @@ from sqlalchemy import Table
 from sqlmodel import Session
 
 from callsvc.calls.models import Call, CallEventRecord
+from callsvc.calls.state import EventFacts
 from callsvc.db import UTCDateTime
 from callsvc.ingestion.models import ProviderEvent
 
@@ -46,26 +47,7 @@ class CallRow:
             raise AttributeError(name) from None
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """A call's event as stored: what deriving the call's state reads."""
-
-    kind: str
-    occurred_at: datetime
-    seq: int | None
-    direction: str | None
-    from_number: str | None
-    to_number: str | None
-    identity: str | None
-    manager_id: int | None
-    disposition: str | None
-    talk_seconds: int | None
-    recording_url: str | None
-    recording_ref: str | None
-    tie_break: str
-
-
-STORED_EVENT_COLUMNS = tuple(field.name for field in fields(StoredEvent))
+STORED_EVENT_COLUMNS = tuple(field.name for field in fields(EventFacts))
 
 
 @cache
@@ -180,7 +162,7 @@ class Store:
 
     def add_event(
         self, event: Mapping[str, Any], *, call: Mapping[str, Any], delivery: tuple[str, str]
-    ) -> tuple[bool, CallRow, list[StoredEvent]]:
+    ) -> tuple[bool, CallRow, list[EventFacts]]:
         """Store an event, creating its call if it is the first: whether it was, the call locked, all its events.
 
         One round trip on PostgreSQL: the call, the delivery and the manager the PBX identity
@@ -204,7 +186,7 @@ class Store:
         )
         events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({find_call})", where_call)
         [row] = self._fetch(CALL_COLUMNS, locked)
-        stored = [StoredEvent(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)]
+        stored = [EventFacts(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)]
         return len(stored) == 1, CallRow(row), stored
 
 

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from callsvc.calls.events import Direction, Disposition, EventKind
 from callsvc.calls.models import CallStatus
@@ -11,7 +10,10 @@ from callsvc.phone import to_e164
 from callsvc.settings import Settings
 
 
-class EventFacts(Protocol):
+@dataclass(frozen=True)
+class EventFacts:
+    """A call's event as stored: what deriving the call's state reads of it."""
+
     kind: str
     occurred_at: datetime
     seq: int | None
