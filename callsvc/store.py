@@ -88,6 +88,11 @@ class Store:
 
     # Statements
 
+    def limit_lock_wait(self, milliseconds: int) -> None:
+        """Wait at most this long for a row lock, until the transaction ends (SQLite's single writer waits for none)."""
+        if not self.sqlite:
+            self._run(f"SET LOCAL lock_timeout = {int(milliseconds)}")
+
     def _run(self, sql: str, params: Mapping[str, Any] | None = None, *, cursor: Any = None) -> Any:
         cursor = cursor or self._cursor
         if self.sqlite:

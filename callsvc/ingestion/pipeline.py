@@ -48,6 +48,7 @@ class Receipt:
     status: Literal["accepted", "duplicate", "rejected"]
     result: str
     error: PayloadInvalid | None = None
+    retrying: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,35 +110,37 @@ def authenticate(adapter: ProviderAdapter, request: WebhookRequest, settings: Se
     return Delivery(adapter, request, _storable(adapter.dedupe_key(request)), parse(adapter, request, settings))
 
 
-def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) -> Receipt:
+def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock, call_held: bool = False) -> Receipt:
     """Keep an authentic delivery and apply it; a failure to apply keeps it to try again, never loses it.
 
-    Raises only when the delivery could not be kept at all: the caller must not acknowledge it then.
+    `call_held`: its call is held by another transaction (an earlier delivery of the batch timed out
+    waiting for it), so it is kept to apply later rather than wait in turn. Raises only when the
+    delivery could not be kept at all: the caller must not acknowledge it then.
     """
-    adapter, outcome = delivery.adapter, delivery.parse
-    if outcome.parsed is not None:
-        key = (adapter.name, delivery.dedupe_key)
+    adapter, outcome, now = delivery.adapter, delivery.parse, clock.now()
+    if outcome.parsed is not None and not call_held:
         try:
             with store.savepoint():
-                # Sent together with the event's statements; a repeat is found, and undone, after them.
                 kept = store.insert_ignoring_conflict(
-                    "provider_event", _raw_row(delivery, settings, _applied(outcome.parsed, clock.now())), KEYS
+                    "provider_event", _raw_row(delivery, settings, _applied(now)), KEYS
                 )
-                changes = _apply(store, key, outcome.parsed, settings=settings, clock=clock)
                 if store.inserted_id(kept) is None:
-                    raise _Repeated
+                    return _repeated(store, adapter.name, delivery.dedupe_key)
+                changes = _apply(
+                    store, (adapter.name, delivery.dedupe_key), outcome.parsed, settings=settings, clock=clock
+                )
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
             # What follows the reads (the call's update) goes with the next delivery's round trip; were
             # it to fail there, the writer would write the batch again one delivery at a time.
             return Receipt("accepted", "accepted")
-        except _Repeated:
-            return _repeated(store, *key)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
+    elif outcome.parsed is not None:
+        settled = {**_settled(EventStatus.unprocessed, error=CALL_HELD), "next_attempt_at": now + RETRY_DELAYS[0]}
     elif outcome.invalid is not None:
         settled = _settled(EventStatus.rejected, error=outcome.invalid.detail)
     else:
-        settled = _failed(adapter.name, outcome.crash, attempts=0, now=clock.now(), transient=False)
+        settled = _failed(adapter.name, outcome.crash, attempts=0, now=now, transient=False)
     with store.savepoint():
         kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
         if store.inserted_id(kept) is None:
@@ -145,14 +148,11 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock) 
     if outcome.invalid is not None:
         log.warning("rejected %s webhook: %s", adapter.name, outcome.invalid.detail)
         return Receipt("rejected", settled["status"], outcome.invalid)
-    return Receipt("accepted", settled["status"])
+    return Receipt("accepted", settled["status"], retrying=settled["next_attempt_at"] is not None)
 
 
+CALL_HELD = "its call was held by another transaction; applied again shortly"
 KEYS = ("provider", "dedupe_key")
-
-
-class _Repeated(Exception):
-    """The delivery was kept before: what this attempt applied is undone."""
 
 
 def _raw_row(delivery: Delivery, settings: Settings, settled: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,8 +218,8 @@ def _settled(status: EventStatus, *, error: str | None = None, applied_at: datet
     }
 
 
-def _applied(parsed: ParsedDelivery, now: datetime) -> dict[str, Any]:
-    return {**_settled(EventStatus.applied, applied_at=now), **_labels(parsed)}
+def _applied(now: datetime) -> dict[str, Any]:
+    return _settled(EventStatus.applied, applied_at=now)
 
 
 def _failed(
@@ -261,7 +261,7 @@ def process(
                     store, (raw["provider"], raw["dedupe_key"]), outcome.parsed, settings=settings, clock=clock
                 )
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
-            settled = _applied(outcome.parsed, clock.now())
+            settled = {**_applied(clock.now()), **_labels(outcome.parsed)}
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = {
                 **_failed(adapter.name, exc, attempts=raw["attempts"], now=clock.now()),

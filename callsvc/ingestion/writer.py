@@ -34,6 +34,10 @@ MAX_BATCH = 60
 # Past this many waiting, a delivery is refused with 503 at once: a database that cannot keep up is
 # not made to hold an ever longer queue of bodies in memory while every sender times out anyway.
 MAX_WAITING = 4096
+# How long a delivery waits for its call's row lock. Writers hold a call for a batch, some tens of
+# milliseconds; a longer hold (an admin's open transaction) must not stall the batch behind it:
+# the delivery is kept and applied by the retry job once the call is free.
+INGEST_LOCK_TIMEOUT_MS = 500
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,18 @@ class DeliveryWriter:
 
     def _commit(self, batch: list[_Waiting], *, pipelined: bool) -> dict[int, Receipt | Exception]:
         outcomes: dict[int, Receipt | Exception] = {}
+        held: set[tuple[str, str]] = set()
         with self._session_factory() as session:
             store = Store.of(session)
+            # A call another transaction holds costs the batch one short wait, not one per delivery.
+            store.limit_lock_wait(min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS))
             with store.pipeline() if pipelined else nullcontext():
                 for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
-                    outcomes[id(waiting)] = self._keep(store, waiting.delivery)
+                    call = waiting.delivery.order[:2]
+                    outcome = self._keep(store, waiting.delivery, call_held=call in held)
+                    if isinstance(outcome, Receipt) and outcome.retrying:
+                        held.add(call)
+                    outcomes[id(waiting)] = outcome
             session.commit()
         return outcomes
 
@@ -140,9 +151,9 @@ class DeliveryWriter:
                 outcomes[id(waiting)] = exc
         return outcomes
 
-    def _keep(self, store: Store, delivery: Delivery) -> Receipt | Exception:
+    def _keep(self, store: Store, delivery: Delivery, *, call_held: bool) -> Receipt | Exception:
         try:
-            return pipeline.keep(store, delivery, settings=self._settings, clock=self._clock)
+            return pipeline.keep(store, delivery, settings=self._settings, clock=self._clock, call_held=call_held)
         except Exception as exc:  # noqa: BLE001 - this one delivery was not kept; its sender is told, the rest go on
             return exc
 

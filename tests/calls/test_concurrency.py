@@ -15,7 +15,11 @@ from sqlmodel import Session, select
 
 from callsvc.app import create_app
 from callsvc.calls.models import Call
-from callsvc.db import build_engine
+from callsvc.clock import Clock
+from callsvc.db import build_engine, build_session_factory
+from callsvc.ingestion.jobs import retry_transient
+from callsvc.ingestion.pipeline import RETRY_DELAYS
+from callsvc.jobs import JobContext
 from callsvc.schema import upgrade_to_head
 from tests.conftest import TEST_DATABASE_URL, fresh_database
 from tests.factories import GENERIC_SECRET, ExplicitSettings, answered_call, create_key, signed_headers
@@ -106,7 +110,7 @@ def test_a_change_that_waited_for_a_row_lock_still_reaches_a_crm_polling_the_fee
     _, cursor = poll(None)
     with engine.connect() as locker, ThreadPoolExecutor(1) as pool:
         locker.execute(text("SELECT id FROM call WHERE provider_call_id = 'slow' FOR UPDATE"))
-        # The end of "slow" waits for the lock while "quick" ends and a CRM reads past it.
+        # The end of "slow" waits for the lock, is kept to apply later, while "quick" ends and a CRM reads past it.
         slow = pool.submit(post_event, server_url, end_a)
         time.sleep(0.3)
         assert post_event(server_url, end_b) == 200
@@ -115,6 +119,16 @@ def test_a_change_that_waited_for_a_row_lock_still_reaches_a_crm_polling_the_fee
         assert ("quick", "completed") in seen
         locker.rollback()
         assert slow.result(timeout=30) == 200
+    # The retry job applies it once due, and stamps the change then: the CRM's cursor, past
+    # "quick", still reaches it.
+    time.sleep(RETRY_DELAYS[0].total_seconds())
+    settings = ExplicitSettings(database_url=own_database_url, generic_secret=GENERIC_SECRET)
+    assert (
+        len(
+            retry_transient(JobContext(session_factory=build_session_factory(engine), settings=settings, clock=Clock()))
+        )
+        == 1
+    )
     time.sleep(SETTLE_SECONDS + 0.2)
     seen, _ = poll(cursor)
     engine.dispose()
