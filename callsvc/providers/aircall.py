@@ -25,8 +25,11 @@ MAPPED = {
     "call.created",
     "call.ringing_on_agent",
     "call.answered",
+    "call.transferred",
+    "call.unsuccessful_transfer",
     "call.hungup",
     "call.ended",
+    "call.voicemail_left",
     "call.comm_assets_generated",
 }
 DIRECTIONS = {"inbound": Direction.inbound, "outbound": Direction.outbound}
@@ -49,7 +52,9 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
     direction = DIRECTIONS.get(text_at(data, "direction", prefix="data.") or "")
     if direction is None:
         raise PayloadInvalid("data.direction is not inbound or outbound", field="data.direction")
+    # `user` is null on a call nobody took; after a transfer the call is held by whom it went to.
     user = text_at(data, "user.id", prefix="data.")
+    holder = text_at(data, "transferred_to.id", prefix="data.") or user
     client = text_at(data, "raw_digits", prefix="data.")
     line = text_at(data, "number.digits", prefix="data.")
     outbound = direction is Direction.outbound
@@ -73,9 +78,12 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
     if envelope["event"] == "call.ringing_on_agent" and user:
         at = from_unix(envelope["timestamp"], "timestamp") if envelope.get("timestamp") else started_at
         events.append(CallEvent(kind=EventKind.offered, occurred_at=at, identity=user, **base))
-    answered_at = from_unix(data["answered_at"], "data.answered_at") if data.get("answered_at") else None
+    voicemail = text_at(data, "voicemail", prefix="data.")
+    # A call taken by voicemail is not taken by anyone: missed, with the message as its recording.
+    answered = data.get("answered_at") and not voicemail
+    answered_at = from_unix(data["answered_at"], "data.answered_at") if answered else None
     if answered_at is not None:
-        events.append(CallEvent(kind=EventKind.answered, occurred_at=answered_at, identity=user, **base))
+        events.append(CallEvent(kind=EventKind.answered, occurred_at=answered_at, identity=holder, **base))
     if data.get("ended_at"):
         # Talk time is answered_at → ended_at: Aircall's duration counts the ringing too.
         events.append(
@@ -83,10 +91,11 @@ def _call_events(envelope: dict[str, Any], data: dict[str, Any]) -> list[CallEve
                 kind=EventKind.ended,
                 occurred_at=from_unix(data["ended_at"], "data.ended_at"),
                 disposition=Disposition.answered if answered_at else Disposition.no_answer,
+                missed_call_reason=text_at(data, "missed_call_reason", prefix="data."),
                 **base,
             )
         )
-    recording = text_at(data, "recording", prefix="data.")
+    recording = text_at(data, "recording", prefix="data.") or voicemail
     if recording:
         at = events[-1].occurred_at
         events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=recording, **base))

@@ -43,15 +43,16 @@ def _at(payload: dict[str, Any], name: str) -> datetime:
     return from_unix(payload.get(name), f"json.{name}")
 
 
-def _seq(payload: dict[str, Any]) -> int | None:
-    return as_int(payload.get("seq"), "json.seq", within=SEQUENCE)
+def _leg(payload: dict[str, Any]) -> dict[str, Any]:
+    """The leg (call_id) an event is about, and its seq, which counts that leg's events only."""
+    return {"leg": _text(payload, "call_id"), "seq": as_int(payload.get("seq"), "json.seq", within=SEQUENCE)}
 
 
 def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
     """One leg's state (events/call): who was offered the call, who answered, who dials out."""
     state = _text(payload, "call_state")
     caller, called = _text(payload, "from.extension"), _text(payload, "to.extension")
-    base = {"provider_call_id": call_id, "occurred_at": _at(payload, "timestamp"), "seq": _seq(payload)}
+    base = {"provider_call_id": call_id, "occurred_at": _at(payload, "timestamp"), **_leg(payload)}
     if caller and not called:
         if state == "Appeared":
             return [
@@ -64,7 +65,8 @@ def _leg_events(payload: dict[str, Any], call_id: str) -> list[CallEvent]:
                 )
             ]
         return [CallEvent(kind=EventKind.answered, identity=caller, **base)] if state == "Connected" else []
-    if payload.get("location") != "abonent" or not called:
+    # `location` is optional: a leg to an employee's extension is at that employee.
+    if payload.get("location", "abonent") != "abonent" or not called:
         if state != "Appeared":
             return []
         return [
@@ -137,7 +139,7 @@ def _recording_added_events(payload: dict[str, Any], call_id: str) -> list[CallE
             kind=EventKind.recording,
             provider_call_id=call_id,
             occurred_at=_at(payload, "timestamp"),
-            seq=_seq(payload),
+            **_leg(payload),
             recording_ref=required(payload, "recording_id", prefix="json."),
         )
     ]

@@ -110,40 +110,60 @@ def _by_machine(fields: dict[str, str]) -> bool:
     return answered_by.startswith("machine") or answered_by == "fax"
 
 
+def _sequence(fields: dict[str, str]) -> int | None:
+    return as_int(fields.get("SequenceNumber"), "SequenceNumber", within=SEQUENCE)
+
+
 def _dial_leg_events(fields: dict[str, str], status: str, at: datetime) -> list[CallEvent]:
     """A <Dial> child leg: it tells who was offered the parent call and who answered it."""
-    base = {"provider_call_id": fields["ParentCallSid"], "occurred_at": at, "identity": required(fields, "To")}
+    base = {
+        "provider_call_id": fields["ParentCallSid"],
+        "identity": required(fields, "To"),
+        # SequenceNumber counts the callbacks of one CallSid: this leg's, not its parent's.
+        "leg": fields["CallSid"],
+        "seq": _sequence(fields),
+    }
     if status == "in-progress" and not _by_machine(fields):
-        return [CallEvent(kind=EventKind.answered, **base)]
-    if status == "completed" and not _by_machine(fields):
-        talk = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS)
+        return [CallEvent(kind=EventKind.answered, occurred_at=at, **base)]
+    talk = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS)
+    if status == "completed" and talk and not _by_machine(fields):
+        # The leg's end, dated and with its length, also tells when it was answered. The leg ends the
+        # conversation the agent had, not the call: after a transfer another leg carries it on.
         return [
+            CallEvent(kind=EventKind.answered, occurred_at=at - timedelta(seconds=talk), **base),
             CallEvent(
                 kind=EventKind.ended,
+                occurred_at=at,
                 disposition=Disposition.answered,
-                talk_seconds=talk,
                 recording_url=fields.get("RecordingUrl") or None,
-                **base,
-            )
+                **{**base, "identity": None},
+            ),
         ]
     # Ringing, answered by a machine, or a losing leg of a ring-all: offered, and the call goes on.
-    return [CallEvent(kind=EventKind.offered, **base)]
+    return [CallEvent(kind=EventKind.offered, occurred_at=at, **base)]
+
+
+def _placed_by_agent(fields: dict[str, str]) -> bool:
+    """A Voice SDK call: the agent's app calls in to Twilio (`client:<name>`), and a <Dial> leg rings the client."""
+    return fields.get("Direction") == "inbound" and fields.get("From", "").startswith("client:")
 
 
 def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[CallEvent]:
-    """The call itself: an inbound call to a Twilio number, or a call made through the REST API."""
-    direction = Direction.outbound if fields.get("Direction") in OUTBOUND else Direction.inbound
-    outbound = direction is Direction.outbound
+    """The call itself: an inbound call to a Twilio number, a call made through the REST API, or one an agent's
+    Voice SDK app places."""
+    rest_api = fields.get("Direction") in OUTBOUND
+    outbound = rest_api or _placed_by_agent(fields)
     base = {
         "provider_call_id": fields["CallSid"],
-        "direction": direction,
+        "direction": Direction.outbound if outbound else Direction.inbound,
         "from_number": fields.get("From") or None,
         "to_number": fields.get("To") or None,
         # The manager dials an outbound call; who takes an inbound one is on its <Dial> legs.
         "identity": (fields.get("From") or None) if outbound else None,
-        "seq": as_int(fields.get("SequenceNumber"), "SequenceNumber", within=SEQUENCE),
+        "leg": fields["CallSid"],
+        "seq": _sequence(fields),
     }
-    if status in NOT_YET_ANSWERED or (status == "in-progress" and not outbound):
+    if status in NOT_YET_ANSWERED or (status == "in-progress" and not rest_api):
         return [CallEvent(kind=EventKind.started, occurred_at=at, **base)]
     if status == "in-progress":
         kind = EventKind.started if _by_machine(fields) else EventKind.answered
@@ -152,10 +172,10 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
         disposition = UNANSWERED[status]
     elif status != "completed":
         return []
-    elif outbound:
+    elif rest_api:
         disposition = Disposition.no_answer if _by_machine(fields) else Disposition.answered
     else:
-        # Twilio picking up an inbound call (an IVR, a <Dial>) is not a manager answering it.
+        # Twilio picking up a call (an IVR, a <Dial>, an agent's app) is not the client or a manager answering it.
         disposition = None
     answered = disposition is Disposition.answered
     duration = as_int(fields.get("CallDuration"), "CallDuration", within=SECONDS) or 0
@@ -171,6 +191,21 @@ def _call_events(fields: dict[str, str], status: str, at: datetime) -> list[Call
             **base,
         ),
     ]
+
+
+def _dial_action_events(fields: dict[str, str], at: datetime) -> list[CallEvent]:
+    """A <Dial action> request: the dialled leg's outcome, when the leg ended, on the parent call."""
+    base = {"provider_call_id": fields["CallSid"], "leg": fields.get("DialCallSid") or None}
+    talk = as_int(fields.get("DialCallDuration"), "DialCallDuration", within=SECONDS)
+    events = []
+    if fields["DialCallStatus"] in ("completed", "answered") and talk:
+        events = [
+            CallEvent(kind=EventKind.answered, occurred_at=at - timedelta(seconds=talk), **base),
+            CallEvent(kind=EventKind.ended, occurred_at=at, disposition=Disposition.answered, **base),
+        ]
+    if fields.get("RecordingUrl"):
+        events.append(CallEvent(kind=EventKind.recording, occurred_at=at, recording_url=fields["RecordingUrl"], **base))
+    return events
 
 
 class TwilioAdapter:
@@ -229,6 +264,10 @@ class TwilioAdapter:
                 ]
             return ParsedDelivery(type=f"recording.{status}", events=events)
         status = required(fields, "CallStatus")
+        if fields.get("DialCallStatus"):
+            # The action request is also the parent call's own report, with its CallStatus.
+            events = _call_events(fields, status, at) + _dial_action_events(fields, at)
+            return ParsedDelivery(type=f"dial-action.{fields['DialCallStatus']}", events=events)
         if fields.get("ParentCallSid"):
             return ParsedDelivery(type=f"dial.{status}", events=_dial_leg_events(fields, status, at))
         return ParsedDelivery(type=f"call.{status}", events=_call_events(fields, status, at))

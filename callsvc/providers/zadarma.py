@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -75,8 +76,23 @@ def _call_start(fields: dict[str, str], settings: Settings) -> datetime:
     return in_utc(local.replace(tzinfo=settings.zadarma_zone), "call_start")
 
 
+# An extension closing `destination` after a separator no number is written with ("74951112233#101",
+# "74951112233/101"), or a destination that is one ("101"); never the last group of a spaced-out number.
+_EXTENSION = re.compile(r"(?:^|[#*/])([0-9]{1,5})$")
+
+
+def _extension(fields: dict[str, str]) -> str | None:
+    """The extension the notification is about: `internal`, or, when Zadarma leaves it empty on an incoming
+    call, the end of `destination` (an outgoing call's destination is the client)."""
+    if fields.get("internal") or fields["event"].startswith("NOTIFY_OUT_"):
+        return fields.get("internal") or None
+    match = _EXTENSION.search(fields.get("destination", "").strip())
+    return match.group(1) if match else None
+
+
 def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
-    """NOTIFY_END or NOTIFY_OUT_END: its duration is the talk time, its internal who talked."""
+    """NOTIFY_END or NOTIFY_OUT_END: its duration is the talk time, `last_internal` (else `internal`) who
+    held the call at its end, after any transfer."""
     disposition = DISPOSITIONS.get(fields.get("disposition", ""), Disposition.failed)
     answered = disposition is Disposition.answered
     return CallEvent(
@@ -84,7 +100,7 @@ def _ended(fields: dict[str, str], *, call_id: str, at: datetime) -> CallEvent:
         provider_call_id=call_id,
         occurred_at=at,
         disposition=disposition,
-        identity=(fields.get("internal") or None) if answered else None,
+        identity=(fields.get("last_internal") or _extension(fields)) if answered else None,
         talk_seconds=as_int(fields.get("duration"), "duration", within=SECONDS) if answered else None,
         recording_ref=(fields.get("call_id_with_rec") or None) if fields.get("is_recorded") == "1" else None,
     )
@@ -98,7 +114,7 @@ def _events(fields: dict[str, str], event: str, delivery: WebhookRequest, settin
         ref = required(fields, "call_id_with_rec")
         return [CallEvent(kind=EventKind.recording, provider_call_id=call_id, occurred_at=received, recording_ref=ref)]
     outbound = event.startswith("NOTIFY_OUT_")
-    internal = fields.get("internal") or None
+    internal = _extension(fields)
     # Every call notification repeats when and between whom the call began, so any one of them starts it.
     started = CallEvent(
         kind=EventKind.started,

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from callsvc.calls.models import CallEventRecord
 from callsvc.ingestion.models import ProviderEvent
+from callsvc.managers.models import Manager
 from callsvc.providers.base import MAX_FORM_FIELDS, PayloadInvalid, WebhookRequest
 from callsvc.providers.zadarma import ZadarmaAdapter
 from tests.factories import (
@@ -103,6 +104,17 @@ class TestInboundCall:
         post(client, answer)
         [call] = calls_in_db(session)
         assert (call.status, call.answered_at) == ("in_progress", clock.now())
+
+    @pytest.mark.parametrize(("destination", "owner"), [("74951112233#101", "Boris"), ("+7 495 111 22 33", None)])
+    def test_an_answer_without_internal_is_the_extension_closing_destination(self, client, session, destination, owner):
+        create_manager(session, name="Boris", provider="zadarma", extensions=("101",))
+        create_manager(session, name="Vera", provider="zadarma", extensions=("33",))
+        start, _, _, _, answer, *_ = load_payloads("zadarma", "inbound_answered")
+        post(client, start)
+        post(client, {**answer, "internal": "", "destination": destination})
+        [call] = calls_in_db(session)
+        manager = session.get(Manager, call.manager_id) if call.manager_id else None
+        assert (call.status, manager and manager.name) == ("in_progress", owner)
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_missed_call_is_owned_by_the_one_extension_it_rang(self, client, session, seed):
