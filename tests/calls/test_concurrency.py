@@ -2,6 +2,7 @@
 
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -154,3 +155,20 @@ def test_reads_and_writes_with_a_fresh_key_answer_while_webhooks_are_written(ser
     assert (listed.status_code, created.status_code) == (200, 201)
     keys = httpx.get(f"{server_url}/v1/keys", headers=writer, timeout=3).json()["items"]
     assert all(key["last_used_at"] for key in keys)
+
+
+@pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's write lock, held by another process")
+def test_a_read_with_a_key_not_used_lately_answers_while_the_write_lock_is_held(server_url, own_database_url):
+    engine = build_engine(ExplicitSettings(database_url=own_database_url))
+    with Session(engine) as session:
+        reader = create_key(session)
+    engine.dispose()
+    locker = sqlite3.connect(own_database_url.removeprefix("sqlite:///"))
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        response = httpx.get(f"{server_url}/v1/calls", headers=reader, timeout=10)
+        assert (response.status_code, time.monotonic() - started < 1) == (200, True)
+    finally:
+        locker.rollback()
+        locker.close()
