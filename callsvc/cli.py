@@ -15,6 +15,8 @@ from callsvc.logs import configure_logging
 from callsvc.schema import upgrade_to_head
 from callsvc.settings import Settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
@@ -34,6 +36,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Past this, a stop no longer waits for open connections; deliveries handed to the writer
+        # are still written before the process ends.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

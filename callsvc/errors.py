@@ -150,7 +150,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if not (isinstance(exc, PoolTimeout | PendingRollbackError) or is_transient(exc)):
         return await _unexpected_error(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
-    error = DatabaseUnavailable("the database did not answer in time; nothing was kept, try again shortly")
+    error = DatabaseUnavailable("the database did not answer in time; nothing was changed, try again shortly")
     return _render(error.status_code, error.to_body(), {"Retry-After": RETRY_AFTER_SECONDS})
 
 

@@ -23,14 +23,6 @@ class CallChange:
     previous_needs_outcome: bool
 
     @property
-    def status_changed(self) -> bool:
-        return self.previous_status != self.call.status
-
-    @property
-    def owner_changed(self) -> bool:
-        return not self.created and self.previous_manager_id != self.call.manager_id
-
-    @property
     def became_answered(self) -> bool:
         """Answered now and not before: a new answer, or a late one turning a missed call around."""
         return self.call.status in ANSWERED_STATUSES and self.previous_status not in ANSWERED_STATUSES
@@ -43,10 +35,6 @@ class CallChange:
     def no_longer_missed(self) -> bool:
         """A late answer event turned a call recorded as missed into an answered one."""
         return self.previous_status == CallStatus.missed and self.call.status != CallStatus.missed
-
-    @property
-    def needs_outcome_changed(self) -> bool:
-        return self.previous_needs_outcome != self.call.needs_outcome
 
 
 def _new_call(provider: str, event: CallEvent, now: datetime) -> dict[str, object]:

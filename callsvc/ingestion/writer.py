@@ -31,9 +31,13 @@ log = logging.getLogger(__name__)
 # and each delivery's savepoint is a PostgreSQL subtransaction, of which a transaction holding more
 # than 64 slows every snapshot the server takes.
 MAX_BATCH = 60
-# Past this many waiting, a delivery is refused with 503 at once: a database that cannot keep up is
-# not made to hold an ever longer queue of bodies in memory while every sender times out anyway.
+# Past this many waiting, or this many bytes of bodies, a delivery is refused with 503 at once: a
+# database that cannot keep up is not made to hold an ever longer queue of bodies in memory while
+# every sender times out anyway.
 MAX_WAITING = 4096
+MAX_WAITING_BYTES = 64 * 2**20
+# A sender is answered within this, kept or not: PBXs give up after 10 to 15 s and send again.
+ANSWER_WITHIN_SECONDS = 10
 # How long a delivery waits for its call's row lock. Writers hold a call for a batch, some tens of
 # milliseconds; a longer hold (an admin's open transaction) must not stall the batch behind it:
 # the delivery is kept and applied by the retry job once the call is free.
@@ -55,6 +59,8 @@ class DeliveryWriter:
         self._settings = settings
         self._clock = clock
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._waiting_bytes = 0  # changed on the event loop only
+        self._stopped = False
         self._threads = [
             threading.Thread(target=self._run, name=f"callsvc-delivery-writer-{number}", daemon=True)
             for number in range(writers)
@@ -65,7 +71,8 @@ class DeliveryWriter:
             thread.start()
 
     def stop(self) -> None:
-        """Finish every delivery handed over so far, then stop."""
+        """Finish every delivery handed over so far, then stop; any handed over later is refused."""
+        self._stopped = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -73,7 +80,12 @@ class DeliveryWriter:
 
     async def submit(self, delivery: Delivery) -> Receipt:
         """Keep and apply a delivery; return its receipt once it is committed, or raise why it was not kept."""
-        if self._queue.qsize() >= MAX_WAITING:
+        if self._stopped:
+            raise DatabaseUnavailable(
+                "the service is stopping; nothing was kept, try again shortly", code="ingest_busy"
+            )
+        size = len(delivery.request.body)
+        if self._queue.qsize() >= MAX_WAITING or self._waiting_bytes + size > MAX_WAITING_BYTES:
             raise DatabaseUnavailable(
                 "more deliveries are waiting to be written than the database keeps up with; nothing was kept, "
                 "try again shortly",
@@ -81,8 +93,18 @@ class DeliveryWriter:
             )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Receipt] = loop.create_future()
+        self._waiting_bytes += size
         self._queue.put(_Waiting(delivery, answer, loop))
-        return await answer
+        try:
+            # Giving up cancels only the wait: the delivery is still written, or not, in its turn.
+            async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+                return await answer
+        except TimeoutError:
+            raise DatabaseUnavailable(
+                "the database did not keep the delivery in time; send it again shortly (if it was kept after "
+                "all, it is answered as a duplicate)",
+                code="ingest_timeout",
+            ) from None
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
@@ -111,16 +133,16 @@ class DeliveryWriter:
             log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
             outcomes = self._one_by_one(batch) if len(batch) > 1 and not is_transient(exc) else {}
             outcomes = {id(waiting): exc for waiting in batch} | outcomes
-        answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], Receipt | Exception]]] = {}
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Receipt | Exception]]] = {}
         for waiting in batch:
             outcome = outcomes[id(waiting)]
             if isinstance(outcome, Receipt):  # counted once it is committed
                 metrics.webhooks.labels(waiting.delivery.adapter.name, outcome.result).inc()
-            answers.setdefault(waiting.loop, []).append((waiting.answer, outcome))
+            answers.setdefault(waiting.loop, []).append((waiting, outcome))
         for loop, answered in answers.items():
             with suppress(RuntimeError):  # the loop is closed: the app, and the senders' requests, are gone
                 # One wake-up of the event loop for the whole batch.
-                loop.call_soon_threadsafe(_answer_all, answered)
+                loop.call_soon_threadsafe(self._answer_all, answered)
 
     def _commit(self, batch: list[_Waiting], *, pipelined: bool) -> dict[int, Receipt | Exception]:
         outcomes: dict[int, Receipt | Exception] = {}
@@ -151,18 +173,18 @@ class DeliveryWriter:
                 outcomes[id(waiting)] = exc
         return outcomes
 
+    def _answer_all(self, answered: list[tuple[_Waiting, Receipt | Exception]]) -> None:
+        for waiting, outcome in answered:
+            self._waiting_bytes -= len(waiting.delivery.request.body)
+            if waiting.answer.done():  # the sender hung up; a retry will find the delivery kept, or not
+                continue
+            if isinstance(outcome, Exception):
+                waiting.answer.set_exception(outcome)
+            else:
+                waiting.answer.set_result(outcome)
+
     def _keep(self, store: Store, delivery: Delivery, *, call_held: bool) -> Receipt | Exception:
         try:
             return pipeline.keep(store, delivery, settings=self._settings, clock=self._clock, call_held=call_held)
         except Exception as exc:  # noqa: BLE001 - this one delivery was not kept; its sender is told, the rest go on
             return exc
-
-
-def _answer_all(answered: list[tuple[asyncio.Future[Receipt], Receipt | Exception]]) -> None:
-    for answer, outcome in answered:
-        if answer.done():  # the sender hung up; a retry will find the delivery kept, or not
-            continue
-        if isinstance(outcome, Exception):
-            answer.set_exception(outcome)
-        else:
-            answer.set_result(outcome)

@@ -29,6 +29,10 @@ from callsvc.settings import Settings
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 INT32 = range(-(2**31), 2**31)
 INT64 = range(-(2**63), 2**63)
+# For fields stored as unbounded text (a recording's URL): every event of a call is read again
+# each time one arrives, so a sender must not make one call megabytes long. Signed storage
+# URLs run to two thousand characters or so.
+LONGEST_TEXT = 8192
 # Durations land in INTEGER columns and sequence numbers in a BIGINT one; neither is ever negative.
 SECONDS = range(0, 2**31)
 SEQUENCE = range(0, 2**63)
@@ -391,7 +395,7 @@ def check_events(parsed: ParsedDelivery) -> None:
             if value is None:
                 continue
             if isinstance(stored_as, String):
-                _check_text(value, field, stored_as.length)
+                _check_text(value, field, stored_as.length or LONGEST_TEXT)
             elif isinstance(stored_as, Integer):
                 limit = INT64 if isinstance(stored_as, BigInteger) else INT32
                 if isinstance(value, bool) or not isinstance(value, int) or value not in limit:

@@ -112,3 +112,13 @@ def generic_request(event: dict) -> WebhookRequest:
         body=body.encode(),
         received_at=NOW,
     )
+
+
+def test_a_delivery_not_kept_in_time_is_answered_503_and_is_still_kept_once(client, session, monkeypatch):
+    monkeypatch.setattr(writer, "ANSWER_WITHIN_SECONDS", 0)
+    event = answered_call("late")[0]
+    response = post_generic(client, event, msg_id="msg_late")
+    assert (response.status_code, response.json()["code"]) == (503, "ingest_timeout")
+    monkeypatch.undo()
+    assert post_generic(client, event, msg_id="msg_late").json() == {"status": "duplicate"}
+    assert [call.provider_call_id for call in calls_in_db(session)] == ["late"]

@@ -30,7 +30,7 @@ from callsvc.providers.mango import MangoAdapter
 from callsvc.providers.twilio import TwilioAdapter
 from callsvc.providers.zadarma import SIGNED_FIELDS, ZadarmaAdapter
 from callsvc.settings import Settings
-from tests.factories import GENERIC_SECRET, ExplicitSettings, answered_call, load_payloads, missed_call
+from tests.factories import GENERIC_SECRET, ExplicitSettings, answered_call, load_payloads, missed_call, post_generic
 from tests.providers.test_aircall import TOKEN as AIRCALL_TOKEN
 from tests.providers.test_mango import API_KEY as MANGO_KEY
 from tests.providers.test_mango import SALT as MANGO_SALT
@@ -405,3 +405,13 @@ class TestZadarma:
     @given(st.sampled_from(sorted(SIGNED_FIELDS)), with_fields(FIELDS, form_value), st.sampled_from(ZONES))
     def test_notification_from_scratch(self, event, fields, settings):
         self.check({"event": event, **fields}, settings)
+
+
+def test_a_recording_url_longer_than_any_real_one_is_refused_by_name(client, session):
+    event = {
+        **answered_call("long-url")[0],
+        "type": "call.recording",
+        "recording_url": "https://r.example/" + "a" * 9000,
+    }
+    response = post_generic(client, event)
+    assert (response.status_code, response.json()["field"]) == (422, "recording_url")
