@@ -121,18 +121,22 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock, 
     if outcome.parsed is not None and not call_held:
         try:
             with store.savepoint():
+                # Sent with the event's statements, in one round trip; a repeat is found, and what
+                # it applied undone, once they are answered.
                 kept = store.insert_ignoring_conflict(
                     "provider_event", _raw_row(delivery, settings, _applied(now)), KEYS
                 )
-                if store.inserted_id(kept) is None:
-                    return _repeated(store, adapter.name, delivery.dedupe_key)
                 changes = _apply(
                     store, (adapter.name, delivery.dedupe_key), outcome.parsed, settings=settings, clock=clock
                 )
+                if store.inserted_id(kept) is None:
+                    raise _Repeated
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
             # What follows the reads (the call's update) goes with the next delivery's round trip; were
             # it to fail there, the writer would write the batch again one delivery at a time.
             return Receipt("accepted", "accepted")
+        except _Repeated:
+            return _repeated(store, adapter.name, delivery.dedupe_key)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
             settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
     elif outcome.parsed is not None:
@@ -152,6 +156,12 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock, 
 
 
 CALL_HELD = "its call was held by another transaction; applied again shortly"
+
+
+class _Repeated(Exception):
+    """The delivery was kept before: what this attempt applied is undone."""
+
+
 KEYS = ("provider", "dedupe_key")
 
 

@@ -58,12 +58,14 @@ class DeliveryWriter:
         self._session_factory = session_factory
         self._settings = settings
         self._clock = clock
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
-        self._waiting_bytes = 0  # changed on the event loop only
+        # A queue per writer, and a call always on the same one: a writer holds the calls of its batch
+        # until it commits, so two writers given one call's deliveries would wait for each other.
+        self._queues: list[queue.SimpleQueue[_Waiting | None]] = [queue.SimpleQueue() for _ in range(writers)]
+        self._waiting = self._waiting_bytes = 0  # changed on the event loop only
         self._stopped = False
         self._threads = [
-            threading.Thread(target=self._run, name=f"callsvc-delivery-writer-{number}", daemon=True)
-            for number in range(writers)
+            threading.Thread(target=self._run, args=(own,), name=f"callsvc-delivery-writer-{number}", daemon=True)
+            for number, own in enumerate(self._queues)
         ]
 
     def start(self) -> None:
@@ -73,8 +75,8 @@ class DeliveryWriter:
     def stop(self) -> None:
         """Finish every delivery handed over so far, then stop; any handed over later is refused."""
         self._stopped = True
-        for _ in self._threads:
-            self._queue.put(None)
+        for own in self._queues:
+            own.put(None)
         for thread in self._threads:
             thread.join()
 
@@ -85,7 +87,7 @@ class DeliveryWriter:
                 "the service is stopping; nothing was kept, try again shortly", code="ingest_busy"
             )
         size = len(delivery.request.body)
-        if self._queue.qsize() >= MAX_WAITING or self._waiting_bytes + size > MAX_WAITING_BYTES:
+        if self._waiting >= MAX_WAITING or self._waiting_bytes + size > MAX_WAITING_BYTES:
             raise DatabaseUnavailable(
                 "more deliveries are waiting to be written than the database keeps up with; nothing was kept, "
                 "try again shortly",
@@ -93,8 +95,9 @@ class DeliveryWriter:
             )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Receipt] = loop.create_future()
+        self._waiting += 1
         self._waiting_bytes += size
-        self._queue.put(_Waiting(delivery, answer, loop))
+        self._queues[hash(delivery.order[:2]) % len(self._queues)].put(_Waiting(delivery, answer, loop))
         try:
             # Giving up cancels only the wait: the delivery is still written, or not, in its turn.
             async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
@@ -106,13 +109,13 @@ class DeliveryWriter:
                 code="ingest_timeout",
             ) from None
 
-    def _run(self) -> None:
-        while (first := self._queue.get()) is not None:
+    def _run(self, own: "queue.SimpleQueue[_Waiting | None]") -> None:
+        while (first := own.get()) is not None:
             batch = [first]
             stopping = False
             while len(batch) < MAX_BATCH:
                 try:
-                    waiting = self._queue.get_nowait()
+                    waiting = own.get_nowait()
                 except queue.Empty:
                     break
                 if waiting is None:
@@ -175,6 +178,7 @@ class DeliveryWriter:
 
     def _answer_all(self, answered: list[tuple[_Waiting, Receipt | Exception]]) -> None:
         for waiting, outcome in answered:
+            self._waiting -= 1
             self._waiting_bytes -= len(waiting.delivery.request.body)
             if waiting.answer.done():  # the sender hung up; a retry will find the delivery kept, or not
                 continue
