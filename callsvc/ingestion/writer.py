@@ -10,6 +10,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
@@ -42,6 +43,10 @@ ANSWER_WITHIN_SECONDS = 10
 # milliseconds; a longer hold (an admin's open transaction) must not stall the batch behind it:
 # the delivery is kept and applied by the retry job once the call is free.
 INGEST_LOCK_TIMEOUT_MS = 500
+AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS = 10
+# A stop waits this long for the writers to finish what was handed over: what is still waiting
+# then was not acknowledged, and its senders send it again.
+STOP_WITHIN_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,9 @@ class DeliveryWriter:
         self._stopped = True
         for own in self._queues:
             own.put(None)
+        deadline = time.monotonic() + STOP_WITHIN_SECONDS
         for thread in self._threads:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     async def submit(self, delivery: Delivery) -> Receipt:
         """Keep and apply a delivery; return its receipt once it is committed, or raise why it was not kept."""
@@ -147,31 +153,42 @@ class DeliveryWriter:
                 # One wake-up of the event loop for the whole batch.
                 loop.call_soon_threadsafe(self._answer_all, answered)
 
-    def _commit(self, batch: list[_Waiting], *, pipelined: bool) -> dict[int, Receipt | Exception]:
+    def _commit(
+        self, batch: list[_Waiting], *, pipelined: bool, held: set[tuple[str, str]] | None = None
+    ) -> dict[int, Receipt | Exception]:
+        """Write a batch in one transaction; `held` collects the calls found held by another transaction."""
         outcomes: dict[int, Receipt | Exception] = {}
-        held: set[tuple[str, str]] = set()
+        held = set() if held is None else held
         with self._session_factory() as session:
             store = Store.of(session)
-            # A call another transaction holds costs the batch one short wait, not one per delivery.
-            store.limit_lock_wait(min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS))
+            # A held call costs the batch one wait; once one was found, any other costs next to nothing,
+            # so many held calls (a bulk transaction elsewhere) do not add their waits up.
+            store.limit_lock_wait(self._lock_wait(held))
             with store.pipeline() if pipelined else nullcontext():
                 for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
                     call = waiting.delivery.order[:2]
                     outcome = self._keep(store, waiting.delivery, call_held=call in held)
                     if isinstance(outcome, Receipt) and outcome.retrying:
+                        if not held:
+                            store.limit_lock_wait(AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS)
                         held.add(call)
                     outcomes[id(waiting)] = outcome
             session.commit()
         return outcomes
+
+    def _lock_wait(self, held: set[tuple[str, str]]) -> int:
+        first = min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS)
+        return AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS if held else first
 
     def _one_by_one(self, batch: list[_Waiting]) -> dict[int, Receipt | Exception]:
         # A failure the database did not cause (a statement a pipeline sent late, failing where
         # another delivery reads) must not refuse the whole batch: each is written alone, unpipelined,
         # so what fails is kept to retry, as it would have been on its own.
         outcomes: dict[int, Receipt | Exception] = {}
+        held: set[tuple[str, str]] = set()
         for waiting in batch:
             try:
-                outcomes |= self._commit([waiting], pipelined=False)
+                outcomes |= self._commit([waiting], pipelined=False, held=held)
             except Exception as exc:  # noqa: BLE001 - this one was not kept; its sender is told
                 outcomes[id(waiting)] = exc
         return outcomes

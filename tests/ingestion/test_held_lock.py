@@ -1,6 +1,7 @@
 """A row lock held elsewhere (PostgreSQL): the delivery times out, is kept, and heals itself."""
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,10 +12,14 @@ from sqlmodel import select
 from callsvc.app import create_app
 from callsvc.calls.models import Call
 from callsvc.db import build_engine, build_session_factory
+from callsvc.ingestion import pipeline, writer
 from callsvc.ingestion.jobs import retry_transient
 from callsvc.ingestion.models import ProviderEvent
 from callsvc.jobs import JobContext
+from callsvc.providers import registry
+from callsvc.store import Store
 from tests.factories import answered_call, post_generic
+from tests.ingestion.test_writer import generic_request, submit_together
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CALLSVC_TEST_DATABASE_URL"),
@@ -56,3 +61,35 @@ def test_a_delivery_blocked_by_a_held_lock_is_kept_and_applied_once_the_lock_is_
     with factory() as session:
         assert session.exec(select(Call.status)).one() == "in_progress"
         assert session.get(ProviderEvent, raw.id).status == "applied"
+
+
+def test_many_calls_held_elsewhere_cost_a_batch_one_wait_not_one_each(engine, factory, settings, clock):
+    """A bulk transaction holding many calls must not stall every other call behind the sum of their waits."""
+    held = [f"bulk-{number}" for number in range(20)]
+    adapter = registry.get_adapter("generic", settings)
+    with factory() as session:
+        store = Store.of(session)
+        for call_id in held:
+            pipeline.keep(
+                store,
+                pipeline.authenticate(adapter, generic_request(answered_call(call_id)[0]), settings),
+                settings=settings,
+                clock=clock,
+            )
+        session.commit()
+    deliveries = [answered_call(call_id)[2] for call_id in held] + [answered_call("free")[0]]
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM call WHERE provider_call_id LIKE 'bulk-%' FOR UPDATE"))
+        started = time.monotonic()
+        receipts = submit_together(
+            writer.DeliveryWriter(factory, settings=settings, clock=clock),
+            [pipeline.authenticate(adapter, generic_request(event), settings) for event in deliveries],
+        )
+        waited = time.monotonic() - started
+        holder.rollback()
+    assert {receipt.status for receipt in receipts} == {"accepted"}
+    assert waited < 2  # one lock timeout (300 ms here), not twenty
+    with factory() as session:
+        statuses = dict(session.exec(select(ProviderEvent.provider_call_id, ProviderEvent.status)).all())
+    assert statuses["free"] == "applied"
+    assert {statuses[call_id] for call_id in held} == {"unprocessed"}
