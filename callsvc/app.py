@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
@@ -14,7 +15,7 @@ from callsvc import __version__
 from callsvc.auth.router import router as keys_router
 from callsvc.calls.router import router as calls_router
 from callsvc.clock import Clock
-from callsvc.db import build_engine, build_session_factory
+from callsvc.db import POSTGRESQL_REQUEST_SESSIONS, SQLITE_READERS, build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
 from callsvc.ingestion.router import events_router, webhooks_router
@@ -68,6 +69,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             app.state.read_session_factory = build_session_factory(engines[-1])
         elif not hasattr(app.state, "read_session_factory"):
             app.state.read_session_factory = app.state.session_factory
+        if settings.is_sqlite:
+            app.state.read_slots = CapacityLimiter(SQLITE_READERS)
+            app.state.write_slots = CapacityLimiter(1)
+        else:
+            app.state.read_slots = app.state.write_slots = CapacityLimiter(POSTGRESQL_REQUEST_SESSIONS)
         app.state.writer = DeliveryWriter(
             app.state.session_factory, settings=settings, clock=app.state.clock, writers=writers
         )

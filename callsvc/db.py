@@ -1,12 +1,13 @@
 """Engine, sessions and the column types and statements shared by every table."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 import psycopg.errors
+from anyio import to_thread
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +28,8 @@ metadata: MetaData = SQLModel.metadata
 READ_METHODS = ("GET", "HEAD")
 # Connections for reads on SQLite; each holds a thread of the pool while a sync route runs.
 SQLITE_READERS = 8
+# Requests holding a PostgreSQL session at once: the pool's 20, less the webhook writers' and the jobs'.
+POSTGRESQL_REQUEST_SESSIONS = 12
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -132,12 +135,26 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Give a route its transaction, committed before the response is sent; a GET only reads."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Give a route its transaction, committed before the response is sent; a GET only reads.
+
+    A request waits, on the event loop, for one of as many slots as there are connections before
+    its session opens. Were it to wait for the pool in a thread instead, enough such requests would
+    hold every thread while those holding the connections wait for a thread to finish on.
+    """
     reads = request.method in READ_METHODS
-    factory = request.app.state.read_session_factory if reads else request.app.state.session_factory
-    with session_scope(factory) as session:
-        yield session
+    state = request.app.state
+    factory = state.read_session_factory if reads else state.session_factory
+    async with state.read_slots if reads else state.write_slots:
+        session = factory()
+        try:
+            yield session
+            await to_thread.run_sync(session.commit)
+        except BaseException:
+            await to_thread.run_sync(session.rollback)
+            raise
+        finally:
+            await to_thread.run_sync(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

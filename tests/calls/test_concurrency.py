@@ -172,3 +172,20 @@ def test_a_read_with_a_key_not_used_lately_answers_while_the_write_lock_is_held(
     finally:
         locker.rollback()
         locker.close()
+
+
+def test_more_concurrent_reads_than_connections_all_answer(server_url, own_database_url):
+    """Requests past the pool's size wait their turn for a session; none may hold a thread waiting for one."""
+    engine = build_engine(ExplicitSettings(database_url=own_database_url))
+    with Session(engine) as session:
+        reader = create_key(session)
+    engine.dispose()
+    httpx.get(f"{server_url}/v1/calls", headers=reader, timeout=10)  # the key's first use is stamped
+
+    def read(_: int) -> int:
+        return httpx.get(f"{server_url}/v1/calls", headers=reader, timeout=10).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(80) as pool:
+        statuses = list(pool.map(read, range(80)))
+    assert (set(statuses), time.monotonic() - started < 4) == ({200}, True)
