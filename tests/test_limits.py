@@ -104,8 +104,7 @@ def server(tmp_path_factory) -> Iterator["Server"]:
         CALLSVC_LOG_LEVEL="warning",
         CALLSVC_BODY_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
     )
-    process = subprocess.Popen([sys.executable, "-m", "callsvc", "serve"], env=env)
-    url = f"http://127.0.0.1:{port}"
+    # The key first: both commands migrate a fresh file, and must not do it at the same time.
     admin_key = subprocess.run(
         [sys.executable, "-m", "callsvc", "keys", "create", "--role", "admin", "--name", "limits"],
         env=env,
@@ -113,6 +112,8 @@ def server(tmp_path_factory) -> Iterator["Server"]:
         capture_output=True,
         text=True,
     ).stdout.splitlines()[-1]
+    process = subprocess.Popen([sys.executable, "-m", "callsvc", "serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
         while True:
