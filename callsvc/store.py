@@ -176,7 +176,6 @@ class Store:
         when the event just stored is its only one.
         """
         where_call = {"call_provider": call["provider"], "call_id": call["provider_call_id"]}
-        find_call = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"
         locked = self._send(_upsert_call(tuple(call)), call)
         identity = event.get("identity")
         self._run(
@@ -189,17 +188,18 @@ class Store:
                 "trimmed_identity": identity.strip() if identity else None,
             },
         )
-        events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({find_call})", where_call)
+        events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({_FIND_CALL})", where_call)
         [row] = self._fetch(CALL_COLUMNS, locked)
         stored = [EventFacts(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)]
         return len(stored) == 1, CallRow(row), stored
 
 
+_FIND_CALL = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"
 _EVENT_VALUES = [name for name in EVENT_COLUMNS if name not in ("call_id", "provider_event_id", "manager_id")]
 _INSERT_EVENT = (
     f"INSERT INTO call_event ({', '.join(_EVENT_VALUES)}, call_id, provider_event_id, manager_id) "
     f"VALUES ({', '.join(f':{name}' for name in _EVENT_VALUES)}, "
-    "(SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id), "
+    f"({_FIND_CALL}), "
     "(SELECT id FROM provider_event WHERE provider = :delivery_provider AND dedupe_key = :delivery_key), "
     "(SELECT manager_id FROM manager_identity WHERE provider = :call_provider AND identity = :trimmed_identity))"
 )

@@ -17,10 +17,7 @@ class CallChange:
     """What applying an event did to its call, for whatever must follow in the same transaction."""
 
     call: CallRow
-    created: bool
-    previous_status: CallStatus | None
-    previous_manager_id: int | None
-    previous_needs_outcome: bool
+    previous_status: CallStatus | None  # None: the event created the call
 
     @property
     def became_answered(self) -> bool:
@@ -81,11 +78,7 @@ def apply_event(
         changed["updated_at"] = clock.now()
         store.update("call", call.id, changed)
     return CallChange(
-        call=CallRow({**call.values, **changed}),
-        created=created,
-        previous_status=None if created else CallStatus(call.status),
-        previous_manager_id=call.manager_id,
-        previous_needs_outcome=bool(call.needs_outcome),
+        call=CallRow({**call.values, **changed}), previous_status=None if created else CallStatus(call.status)
     )
 
 

@@ -141,10 +141,8 @@ def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock, 
             settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
     elif outcome.parsed is not None:
         settled = {**_settled(EventStatus.unprocessed, error=CALL_HELD), "next_attempt_at": now + RETRY_DELAYS[0]}
-    elif outcome.invalid is not None:
-        settled = _settled(EventStatus.rejected, error=outcome.invalid.detail)
     else:
-        settled = _failed(adapter.name, outcome.crash, attempts=0, now=now, transient=False)
+        settled = _unparsed(adapter, outcome, attempts=0, now=now)
     with store.savepoint():
         kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
         if store.inserted_id(kept) is None:
@@ -228,6 +226,13 @@ def _settled(status: EventStatus, *, error: str | None = None, applied_at: datet
     }
 
 
+def _unparsed(adapter: ProviderAdapter, outcome: Parse, *, attempts: int, now: datetime) -> dict[str, Any]:
+    """What becomes of a delivery that gave no events: refused if not the format, else kept for a fix."""
+    if outcome.invalid is not None:
+        return _settled(EventStatus.rejected, error=outcome.invalid.detail)
+    return _failed(adapter.name, outcome.crash, attempts=attempts, now=now, transient=False)
+
+
 def _applied(now: datetime) -> dict[str, Any]:
     return _settled(EventStatus.applied, applied_at=now)
 
@@ -277,10 +282,8 @@ def process(
                 **_failed(adapter.name, exc, attempts=raw["attempts"], now=clock.now()),
                 **_labels(outcome.parsed),
             }
-    elif outcome.invalid is not None:
-        settled = _settled(EventStatus.rejected, error=outcome.invalid.detail)
     else:
-        settled = _failed(adapter.name, outcome.crash, attempts=raw["attempts"], now=clock.now(), transient=False)
+        settled = _unparsed(adapter, outcome, attempts=raw["attempts"], now=clock.now())
     store.update("provider_event", raw["id"], settled)
     log.info("processed %s event %s: %s", raw["provider"], raw["id"], settled["status"])
     return settled
