@@ -86,6 +86,7 @@ class Goal:
 class Target:
     """A `callsvc serve` configuration to load."""
 
+    key: str
     name: str
     database: str
     workers: int
@@ -94,9 +95,9 @@ class Target:
 
 
 TARGETS = (
-    Target("SQLite, 1 process", "sqlite", 1, reads=True, goal=Goal(0.30, 50, 100)),
-    Target("PostgreSQL, 1 process", "postgresql", 1, reads=True, goal=Goal(0.15, 100, 100)),
-    Target("PostgreSQL, 2 processes", "postgresql", 2, reads=False, goal=Goal(0.25, 100)),
+    Target("sqlite", "SQLite, 1 process", "sqlite", 1, reads=True, goal=Goal(0.30, 50, 100)),
+    Target("pg", "PostgreSQL, 1 process", "postgresql", 1, reads=True, goal=Goal(0.15, 100, 100)),
+    Target("pg2", "PostgreSQL, 2 processes", "postgresql", 2, reads=False, goal=Goal(0.25, 100)),
 )
 RSS_GOAL_MB, RSS_GOAL_DELIVERIES = 150, 100_000
 QUICK_RSS_DELIVERIES = 10_000
@@ -618,7 +619,8 @@ class Bench:
         print(HEADER, flush=True)
         ceiling_rate = self._ceiling()
         for target in TARGETS:
-            self._callsvc(target, ceiling_rate)
+            if target.key in self.args.targets:
+                self._callsvc(target, ceiling_rate)
         print(f"machine: load average {os.getloadavg()[0]:.1f} at the end")
 
     def _ceiling(self) -> float:
@@ -720,6 +722,13 @@ def parse_args() -> argparse.Namespace:
         "--pg-url", default=DEFAULT_PG_URL, help="any database of the PostgreSQL server to create fresh ones on"
     )
     parser.add_argument("--client", choices=("wrk", "python"), help="default: wrk if it is installed")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=[target.key for target in TARGETS],
+        default=[target.key for target in TARGETS],
+        help="the callsvc runs to make after the ceiling (default: all)",
+    )
     args = parser.parse_args()
     if not 0 < args.duration <= SIGNATURES_LAST_SECONDS:
         parser.error(f"--duration: 1 to {SIGNATURES_LAST_SECONDS} s, so that signatures made before a run stay valid")

@@ -75,7 +75,7 @@ class Store:
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:
-        """On PostgreSQL, send statements without waiting for each answer: one round trip per answer read."""
+        """On PostgreSQL, send statements without waiting: reading an answer waits for all sent before it."""
         if self.sqlite:
             yield
             return
@@ -154,10 +154,10 @@ class Store:
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         self._run(f"UPDATE {table} SET {assignments} WHERE id = :row_id", {**values, "row_id": row_id})
 
-    def delivery_status(self, provider: str, dedupe_key: str) -> tuple[str, str | None]:
-        """The status and error a delivery was kept with."""
+    def send_delivery_status(self, provider: str, dedupe_key: str) -> Any:
+        """Send the read of a kept delivery's status and error; `.fetchone()` of what this returns reads them."""
         sql = "SELECT status, error FROM provider_event WHERE provider = :provider AND dedupe_key = :dedupe_key"
-        return tuple(self._run(sql, {"provider": provider, "dedupe_key": dedupe_key}).fetchone())
+        return self._send(sql, {"provider": provider, "dedupe_key": dedupe_key})
 
     def kept_delivery(self, event_id: int, *, lock: bool = False) -> dict[str, Any] | None:
         """A kept delivery's row, its body included; locked if asked, so it is applied once."""
@@ -165,15 +165,14 @@ class Store:
         rows = self._rows(DELIVERY_COLUMNS, sql, {"id": event_id})
         return rows[0] if rows else None
 
-    def add_event(
+    def send_event(
         self, event: Mapping[str, Any], *, call: Mapping[str, Any], delivery: tuple[str, str]
-    ) -> tuple[bool, CallRow, list[EventFacts]]:
-        """Store an event, creating its call if it is the first: whether it was, the call locked, all its events.
+    ) -> "SentEvent":
+        """Send the statements storing an event, creating its call if it is the first; `read_event` reads their answer.
 
-        One round trip on PostgreSQL: the call, the delivery and the manager the PBX identity
-        names are found by subqueries, so nothing sent waits for an answer read here. The call
-        is inserted or, when it exists, locked and read as it was, by one upsert; it is new
-        when the event just stored is its only one.
+        Nothing sent waits for an answer: the call, the delivery and the manager the PBX identity
+        names are found by subqueries. The call is inserted or, when it exists, locked and read as
+        it was, by one upsert; then the event is stored, and the call's events read back.
         """
         where_call = {"call_provider": call["provider"], "call_id": call["provider_call_id"]}
         locked = self._send(_upsert_call(tuple(call)), call)
@@ -189,9 +188,21 @@ class Store:
             },
         )
         events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({_FIND_CALL})", where_call)
-        [row] = self._fetch(CALL_COLUMNS, locked)
-        stored = [EventFacts(**row) for row in self._fetch(STORED_EVENT_COLUMNS, events)]
+        return SentEvent(locked, events)
+
+    def read_event(self, sent: "SentEvent") -> tuple[bool, CallRow, list[EventFacts]]:
+        """What storing an event found: whether its call is new, the call as it was, and all its events by then."""
+        [row] = self._fetch(CALL_COLUMNS, sent.call)
+        stored = [EventFacts(**row) for row in self._fetch(STORED_EVENT_COLUMNS, sent.events)]
         return len(stored) == 1, CallRow(row), stored
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    """The answers, still to be read, of the statements that stored an event."""
+
+    call: Any
+    events: Any
 
 
 _FIND_CALL = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"

@@ -1,15 +1,16 @@
 """Apply a normalized event to its call: store the event, re-derive the call's state, say what changed."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from callsvc.calls.events import CallEvent, Direction
+from callsvc.calls.events import CallEvent, Direction, ParsedDelivery
 from callsvc.calls.models import CallStatus
 from callsvc.calls.service import ANSWERED_STATUSES
 from callsvc.calls.state import derive_call_state
 from callsvc.clock import Clock
 from callsvc.settings import Settings
-from callsvc.store import CallRow, Store
+from callsvc.store import CallRow, SentEvent, Store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,26 +49,47 @@ def _new_call(provider: str, event: CallEvent, now: datetime) -> dict[str, objec
     }
 
 
-def apply_event(
+def apply_events(
     store: Store,
+    deliveries: Sequence[tuple[tuple[str, str], ParsedDelivery]],
     *,
-    delivery: tuple[str, str],
-    event: CallEvent,
-    tie_break: str,
     settings: Settings,
     clock: Clock,
-) -> CallChange:
-    """Add one event to its call (creating the call on its first event), re-derive its state, say what changed.
+) -> list[list[CallChange]]:
+    """Add each delivery's events to their calls (creating a call on its first event), re-derive them, say what changed.
 
-    `delivery` is the provider and dedupe key of the kept delivery the event came in.
+    A delivery is given as the provider and dedupe key it was kept under, and its events. Every
+    event's statements are sent before any answer is read, so on PostgreSQL the whole batch costs
+    one round trip here; the calls' updates go with the commit.
     """
-    provider = delivery[0]
-    event_values = {name: value for name, value in vars(event).items() if name != "provider_call_id"}
-    # Concurrent first events of one call all insert it; one wins, and the row lock taken next
-    # makes the others wait their turn.
-    created, call, events = store.add_event(
-        {**event_values, "tie_break": tie_break}, call=_new_call(provider, event, clock.now()), delivery=delivery
-    )
+    now = clock.now()
+    sent = [
+        [
+            store.send_event(
+                _event_values(event, tie_break=f"{delivery[1]}:{index}"),
+                call=_new_call(delivery[0], event, now),
+                delivery=delivery,
+            )
+            for index, event in enumerate(parsed.events)
+        ]
+        for delivery, parsed in deliveries
+    ]
+    # A call's row as this transaction has left it: a call met again read its row before the earlier
+    # event's update was sent, and must be diffed against what that update made of it.
+    calls: dict[int, CallRow] = {}
+    return [[_rederive(store, event, calls, settings=settings, clock=clock) for event in events] for events in sent]
+
+
+def _event_values(event: CallEvent, *, tie_break: str) -> dict[str, object]:
+    values = {name: value for name, value in vars(event).items() if name != "provider_call_id"}
+    return {**values, "tie_break": tie_break}
+
+
+def _rederive(
+    store: Store, sent: SentEvent, calls: dict[int, CallRow], *, settings: Settings, clock: Clock
+) -> CallChange:
+    created, call, events = store.read_event(sent)
+    call = calls.get(call.id, call)
     state = dict(vars(derive_call_state(events, settings)))
     if call.manager_assigned_by:
         state.pop("manager_id")
@@ -77,9 +99,8 @@ def apply_event(
         # be dated behind feed cursors that moved on while it waited for the lock.
         changed["updated_at"] = clock.now()
         store.update("call", call.id, changed)
-    return CallChange(
-        call=CallRow({**call.values, **changed}), previous_status=None if created else CallStatus(call.status)
-    )
+    calls[call.id] = CallRow({**call.values, **changed})
+    return CallChange(call=calls[call.id], previous_status=None if created else CallStatus(call.status))
 
 
 def _stored(value: object) -> object:

@@ -7,7 +7,7 @@ runs where the transaction is, the writer's or a job's, one savepoint per delive
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -110,57 +110,91 @@ def authenticate(adapter: ProviderAdapter, request: WebhookRequest, settings: Se
     return Delivery(adapter, request, _storable(adapter.dedupe_key(request)), parse(adapter, request, settings))
 
 
-def keep(store: Store, delivery: Delivery, *, settings: Settings, clock: Clock, call_held: bool = False) -> Receipt:
-    """Keep an authentic delivery and apply it; a failure to apply keeps it to try again, never loses it.
+def keep_all(store: Store, deliveries: Sequence[Delivery], *, settings: Settings, clock: Clock) -> list[Receipt]:
+    """Keep authentic deliveries and apply the new ones, in the caller's transaction; return each one's receipt.
 
-    `call_held`: its call is held by another transaction (an earlier delivery of the batch timed out
-    waiting for it), so it is kept to apply later rather than wait in turn. Raises only when the
-    delivery could not be kept at all: the caller must not acknowledge it then.
+    Each stage's statements go out together (on PostgreSQL: one round trip keeps every body, one
+    applies every event, and the calls' updates go with the commit). Any failure raises and
+    fails them all: the caller rolls back and keeps them one at a time with `keep_alone`.
     """
-    adapter, outcome, now = delivery.adapter, delivery.parse, clock.now()
-    if outcome.parsed is not None and not call_held:
+    now = clock.now()
+    settled = [_on_arrival(delivery, now) for delivery in deliveries]
+    kept = [
+        store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, arrival), KEYS)
+        for delivery, arrival in zip(deliveries, settled, strict=True)
+    ]
+    new = [store.inserted_id(sent) is not None for sent in kept]
+    repeats = {
+        number: store.send_delivery_status(delivery.adapter.name, delivery.dedupe_key)
+        for number, delivery in enumerate(deliveries)
+        if not new[number]
+    }
+    applying = [delivery for delivery, is_new in zip(deliveries, new, strict=True) if is_new and delivery.parse.parsed]
+    changes = apply.apply_events(
+        store,
+        [((delivery.adapter.name, delivery.dedupe_key), delivery.parse.parsed) for delivery in applying],
+        settings=settings,
+        clock=clock,
+    )
+    hooks.after_apply(store, [change for done in changes for change in done], settings=settings, now=clock.now())
+    return [
+        _repeated(*repeats[number].fetchone()) if number in repeats else _receipt(delivery, arrival)
+        for number, (delivery, arrival) in enumerate(zip(deliveries, settled, strict=True))
+    ]
+
+
+def keep_alone(
+    store: Store, delivery: Delivery, *, failure: Exception | None, settings: Settings, clock: Clock
+) -> Receipt:
+    """Keep one delivery and apply it, in a savepoint; if applying fails, keep it unapplied, to try again.
+
+    `failure` is set when applying it is known to fail already; a `CallHeld` one is kept to apply
+    once its call is free. Raises only when the delivery could not be kept at all: the caller
+    must not acknowledge it then.
+    """
+    if failure is None and delivery.parse.parsed is not None:
         try:
             with store.savepoint():
-                # Sent with the event's statements, in one round trip; a repeat is found, and what
-                # it applied undone, once they are answered.
-                kept = store.insert_ignoring_conflict(
-                    "provider_event", _raw_row(delivery, settings, _applied(now)), KEYS
-                )
-                changes = _apply(
-                    store, (adapter.name, delivery.dedupe_key), outcome.parsed, settings=settings, clock=clock
-                )
-                if store.inserted_id(kept) is None:
-                    raise _Repeated
-                hooks.after_apply(store, changes, settings=settings, now=clock.now())
-            # What follows the reads (the call's update) goes with the next delivery's round trip; were
-            # it to fail there, the writer would write the batch again one delivery at a time.
-            return Receipt("accepted", "accepted")
-        except _Repeated:
-            return _repeated(store, adapter.name, delivery.dedupe_key)
+                [receipt] = keep_all(store, [delivery], settings=settings, clock=clock)
+            return receipt
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept
-            settled = _failed(adapter.name, exc, attempts=0, now=clock.now())
-    elif outcome.parsed is not None:
-        settled = {**_settled(EventStatus.unprocessed, error=CALL_HELD), "next_attempt_at": now + RETRY_DELAYS[0]}
+            failure = exc
+    if isinstance(failure, CallHeld):
+        settled = _settled(EventStatus.unprocessed, error=CALL_HELD)
+        settled["next_attempt_at"] = clock.now() + RETRY_DELAYS[0]
+    elif failure is not None:
+        settled = _failed(delivery.adapter.name, failure, attempts=0, now=clock.now())
     else:
-        settled = _unparsed(adapter, outcome, attempts=0, now=now)
+        settled = _on_arrival(delivery, clock.now())
     with store.savepoint():
         kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
         if store.inserted_id(kept) is None:
-            return _repeated(store, adapter.name, delivery.dedupe_key)
-    if outcome.invalid is not None:
-        log.warning("rejected %s webhook: %s", adapter.name, outcome.invalid.detail)
-        return Receipt("rejected", settled["status"], outcome.invalid)
-    return Receipt("accepted", settled["status"], retrying=settled["next_attempt_at"] is not None)
+            return _repeated(*store.send_delivery_status(delivery.adapter.name, delivery.dedupe_key).fetchone())
+    return _receipt(delivery, settled)
+
+
+class CallHeld(Exception):
+    """The delivery's call is held by another transaction: it is kept, to apply once the call is free."""
 
 
 CALL_HELD = "its call was held by another transaction; applied again shortly"
-
-
-class _Repeated(Exception):
-    """The delivery was kept before: what this attempt applied is undone."""
-
-
 KEYS = ("provider", "dedupe_key")
+
+
+def _on_arrival(delivery: Delivery, now: datetime) -> dict[str, Any]:
+    """What a new delivery is kept as: applied if it parsed, else rejected or kept for a fix."""
+    if delivery.parse.parsed is not None:
+        return _applied(now)
+    return _unparsed(delivery.adapter, delivery.parse, attempts=0, now=now)
+
+
+def _receipt(delivery: Delivery, settled: Mapping[str, Any]) -> Receipt:
+    invalid = delivery.parse.invalid
+    if invalid is not None:
+        log.warning("rejected %s webhook: %s", delivery.adapter.name, invalid.detail)
+        return Receipt("rejected", settled["status"], invalid)
+    result = "accepted" if settled["status"] == EventStatus.applied else settled["status"]
+    return Receipt("accepted", result, retrying=settled["next_attempt_at"] is not None)
 
 
 def _raw_row(delivery: Delivery, settings: Settings, settled: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,30 +224,13 @@ def _labels(parsed: ParsedDelivery | None) -> dict[str, str | None]:
     }
 
 
-def _repeated(store: Store, provider: str, dedupe_key: str) -> Receipt:
-    """A delivery seen before: answered as it was the first time, and changing nothing."""
-    status, error = store.delivery_status(provider, dedupe_key)
+def _repeated(status: str, error: str | None) -> Receipt:
+    """A delivery seen before, kept with this status and error: answered as it was the first time, changing nothing."""
     if status == EventStatus.rejected:
         return Receipt(
             "rejected", "duplicate", PayloadInvalid(f"this delivery was refused when it first came: {error}")
         )
     return Receipt("duplicate", "duplicate")
-
-
-def _apply(
-    store: Store, delivery: tuple[str, str], parsed: ParsedDelivery, *, settings: Settings, clock: Clock
-) -> list[apply.CallChange]:
-    return [
-        apply.apply_event(
-            store,
-            delivery=delivery,
-            event=event,
-            tie_break=f"{delivery[1]}:{index}",
-            settings=settings,
-            clock=clock,
-        )
-        for index, event in enumerate(parsed.events)
-    ]
 
 
 def _settled(status: EventStatus, *, error: str | None = None, applied_at: datetime | None = None) -> dict[str, Any]:
@@ -272,8 +289,8 @@ def process(
     if outcome.parsed is not None:
         try:
             with store.savepoint():
-                changes = _apply(
-                    store, (raw["provider"], raw["dedupe_key"]), outcome.parsed, settings=settings, clock=clock
+                [changes] = apply.apply_events(
+                    store, [((raw["provider"], raw["dedupe_key"]), outcome.parsed)], settings=settings, clock=clock
                 )
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
             settled = {**_applied(clock.now()), **_labels(outcome.parsed)}

@@ -11,14 +11,14 @@ import logging
 import queue
 import threading
 import time
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from callsvc.clock import Clock
-from callsvc.db import is_transient
 from callsvc.errors import DatabaseUnavailable
 from callsvc.ingestion import pipeline
 from callsvc.ingestion.pipeline import Delivery, Receipt
@@ -137,11 +137,15 @@ class DeliveryWriter:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            outcomes = self._commit(batch, pipelined=True)
+            outcomes = self._commit_together(batch)
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept: it is tried again, or refused
-            log.warning("could not commit %d deliveries: %s", len(batch), type(exc).__name__)
-            outcomes = self._one_by_one(batch) if len(batch) > 1 and not is_transient(exc) else {}
-            outcomes = {id(waiting): exc for waiting in batch} | outcomes
+            log.warning("could not commit %d deliveries together: %s", len(batch), type(exc).__name__)
+            # One delivery failing (its call held elsewhere, its events not applicable) fails the batch:
+            # each is written alone, so only what failed is kept unapplied, to try again.
+            try:
+                outcomes = self._commit_one_by_one(batch, some_call_held=_is_lock_timeout(exc))
+            except Exception:  # noqa: BLE001 - the database is away: every sender is told, and sends again
+                outcomes = {id(waiting): exc for waiting in batch}
         answers: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Receipt | Exception]]] = {}
         for waiting in batch:
             outcome = outcomes[id(waiting)]
@@ -153,45 +157,56 @@ class DeliveryWriter:
                 # One wake-up of the event loop for the whole batch.
                 loop.call_soon_threadsafe(self._answer_all, answered)
 
-    def _commit(
-        self, batch: list[_Waiting], *, pipelined: bool, held: set[tuple[str, str]] | None = None
-    ) -> dict[int, Receipt | Exception]:
-        """Write a batch in one transaction; `held` collects the calls found held by another transaction."""
+    def _commit_together(self, batch: list[_Waiting]) -> dict[int, Receipt | Exception]:
+        """Write a batch in one transaction, each stage's statements sent together; any failure fails it whole."""
+        deliveries = sorted(batch, key=lambda waiting: waiting.delivery.order)
+        with self._session_factory() as session:
+            store = Store.of(session)
+            with store.pipeline():
+                store.limit_lock_wait(min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS))
+                receipts = pipeline.keep_all(
+                    store, [waiting.delivery for waiting in deliveries], settings=self._settings, clock=self._clock
+                )
+            session.commit()
+        return {id(waiting): receipt for waiting, receipt in zip(deliveries, receipts, strict=True)}
+
+    def _commit_one_by_one(self, batch: list[_Waiting], *, some_call_held: bool) -> dict[int, Receipt | Exception]:
+        """Write a batch that failed together one delivery at a time, each in its own savepoint, with one commit.
+
+        What failed (a delivery whose events cannot be applied, a call held by another transaction)
+        is kept unapplied, to try again; the rest is applied as it would have been on its own.
+        """
         outcomes: dict[int, Receipt | Exception] = {}
-        held = set() if held is None else held
+        held: set[tuple[str, str]] = set()
         with self._session_factory() as session:
             store = Store.of(session)
             # A held call costs the batch one wait; once one was found, any other costs next to nothing,
             # so many held calls (a bulk transaction elsewhere) do not add their waits up.
-            store.limit_lock_wait(self._lock_wait(held))
-            with store.pipeline() if pipelined else nullcontext():
-                for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
-                    call = waiting.delivery.order[:2]
-                    outcome = self._keep(store, waiting.delivery, call_held=call in held)
-                    if isinstance(outcome, Receipt) and outcome.retrying:
-                        if not held:
-                            store.limit_lock_wait(AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS)
-                        held.add(call)
-                    outcomes[id(waiting)] = outcome
+            store.limit_lock_wait(self._lock_wait(some_call_held))
+            for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
+                call = waiting.delivery.order[:2]
+                try:
+                    receipt = pipeline.keep_alone(
+                        store,
+                        waiting.delivery,
+                        failure=pipeline.CallHeld() if call in held else None,
+                        settings=self._settings,
+                        clock=self._clock,
+                    )
+                except Exception as exc:  # noqa: BLE001 - this one was not kept; its sender is told
+                    outcomes[id(waiting)] = exc
+                    continue
+                if receipt.retrying and call not in held:
+                    if not held and not some_call_held:
+                        store.limit_lock_wait(AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS)
+                    held.add(call)
+                outcomes[id(waiting)] = receipt
             session.commit()
         return outcomes
 
-    def _lock_wait(self, held: set[tuple[str, str]]) -> int:
+    def _lock_wait(self, some_call_held: bool) -> int:
         first = min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS)
-        return AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS if held else first
-
-    def _one_by_one(self, batch: list[_Waiting]) -> dict[int, Receipt | Exception]:
-        # A failure the database did not cause (a statement a pipeline sent late, failing where
-        # another delivery reads) must not refuse the whole batch: each is written alone, unpipelined,
-        # so what fails is kept to retry, as it would have been on its own.
-        outcomes: dict[int, Receipt | Exception] = {}
-        held: set[tuple[str, str]] = set()
-        for waiting in batch:
-            try:
-                outcomes |= self._commit([waiting], pipelined=False, held=held)
-            except Exception as exc:  # noqa: BLE001 - this one was not kept; its sender is told
-                outcomes[id(waiting)] = exc
-        return outcomes
+        return AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS if some_call_held else first
 
     def _answer_all(self, answered: list[tuple[_Waiting, Receipt | Exception]]) -> None:
         for waiting, outcome in answered:
@@ -204,8 +219,6 @@ class DeliveryWriter:
             else:
                 waiting.answer.set_result(outcome)
 
-    def _keep(self, store: Store, delivery: Delivery, *, call_held: bool) -> Receipt | Exception:
-        try:
-            return pipeline.keep(store, delivery, settings=self._settings, clock=self._clock, call_held=call_held)
-        except Exception as exc:  # noqa: BLE001 - this one delivery was not kept; its sender is told, the rest go on
-            return exc
+
+def _is_lock_timeout(exc: BaseException) -> bool:
+    return isinstance(getattr(exc, "orig", exc), LockNotAvailable)

@@ -69,13 +69,12 @@ def test_many_calls_held_elsewhere_cost_a_batch_one_wait_not_one_each(engine, fa
     adapter = registry.get_adapter("generic", settings)
     with factory() as session:
         store = Store.of(session)
-        for call_id in held:
-            pipeline.keep(
-                store,
-                pipeline.authenticate(adapter, generic_request(answered_call(call_id)[0]), settings),
-                settings=settings,
-                clock=clock,
-            )
+        pipeline.keep_all(
+            store,
+            [pipeline.authenticate(adapter, generic_request(answered_call(call_id)[0]), settings) for call_id in held],
+            settings=settings,
+            clock=clock,
+        )
         session.commit()
     deliveries = [answered_call(call_id)[2] for call_id in held] + [answered_call("free")[0]]
     with engine.connect() as holder:

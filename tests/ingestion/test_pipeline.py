@@ -54,19 +54,19 @@ def lock_timeout() -> OperationalError:
 
 @pytest.fixture
 def failing_apply(monkeypatch):
-    """Applying fails with `error` for the next `times` events, then works again."""
-    real = service.apply_event
+    """Applying any delivery fails with `error` until the `heal` this returns is called."""
+    real = service.apply_events
 
-    def fail(error: Exception, times: int):
-        remaining = [times]
+    def fail(error: Exception):
+        failing = [True]
 
-        def apply_event(*args, **kwargs):
-            if remaining[0] > 0:
-                remaining[0] -= 1
+        def apply_events(*args, **kwargs):
+            if failing[0]:
                 raise error
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(service, "apply_event", apply_event)
+        monkeypatch.setattr(service, "apply_events", apply_events)
+        return lambda: failing.__setitem__(0, False)
 
     return fail
 
@@ -110,8 +110,9 @@ class TestTransientFailures:
     def test_a_lock_timeout_is_kept_and_applied_by_the_retry_job_once_due(
         self, client, session, clock, job_context, failing_apply
     ):
-        failing_apply(lock_timeout(), times=1)
+        heal = failing_apply(lock_timeout())
         assert post_generic(client, answered_call("t1")[0]).json() == {"status": "accepted"}
+        heal()
         [row] = kept(session)
         assert row.status == "unprocessed"
         assert row.error.startswith("OperationalError")
@@ -130,7 +131,7 @@ class TestTransientFailures:
     def test_the_retries_back_off_and_stop_after_the_last_delay(
         self, client, session, clock, job_context, failing_apply
     ):
-        failing_apply(lock_timeout(), times=len(RETRY_DELAYS) + 5)
+        failing_apply(lock_timeout())
         post_generic(client, answered_call("t2")[0])
         waits = []
         for _ in RETRY_DELAYS:
@@ -146,16 +147,16 @@ class TestTransientFailures:
         assert kept(session)[0].attempts == len(RETRY_DELAYS)
 
     def test_a_bug_is_not_retried_by_the_job(self, client, session, clock, job_context, failing_apply):
-        failing_apply(RuntimeError("simulated bug"), times=1)
+        failing_apply(RuntimeError("simulated bug"))
         post_generic(client, answered_call("t3")[0])
         clock.advance(hours=1)
         assert retry_transient(job_context) == []
         assert kept(session)[0].status == "unprocessed"
 
     def test_metrics_count_deliveries_waiting_for_a_retry_and_those_left_for_an_admin(self, client, failing_apply):
-        failing_apply(lock_timeout(), times=1)
+        failing_apply(lock_timeout())
         post_generic(client, answered_call("t5")[0])
-        failing_apply(RuntimeError("simulated bug"), times=1)
+        failing_apply(RuntimeError("simulated bug"))
         post_generic(client, answered_call("t6")[0])
         text = client.get("/metrics").text
         assert 'callsvc_events_unprocessed{retrying="true"} 1.0' in text
@@ -163,8 +164,9 @@ class TestTransientFailures:
 
     def test_retries_are_counted_in_metrics(self, client, session, clock, job_context, failing_apply):
         before = metrics.webhook_retries.labels("applied")._value.get()
-        failing_apply(lock_timeout(), times=1)
+        heal = failing_apply(lock_timeout())
         post_generic(client, answered_call("t4")[0])
+        heal()
         clock.advance(minutes=1)
         retry_transient(job_context)
         assert metrics.webhook_retries.labels("applied")._value.get() == before + 1
@@ -174,9 +176,10 @@ class TestTransientFailures:
 class TestBulkReplay:
     def test_every_matching_unprocessed_delivery_is_replayed_in_pages(self, client, session, failing_apply):
         admin = create_key(session)
-        failing_apply(RuntimeError("simulated bug"), times=3)
+        heal = failing_apply(RuntimeError("simulated bug"))
         for event in missed_call("r1"):
             post_generic(client, event)
+        heal()
         assert [row.status for row in kept(session)] == ["unprocessed"] * 3
 
         first = client.post("/v1/events/replay", json={"status": "unprocessed", "limit": 2}, headers=admin).json()
@@ -213,9 +216,10 @@ def test_a_form_of_more_fields_than_any_pbx_sends_is_refused_before_it_is_split(
 
 
 def test_a_bulk_replay_holds_no_delivery_once_it_is_done(client, session, settings, clock, failing_apply):
-    failing_apply(RuntimeError("simulated bug"), times=2)
+    heal = failing_apply(RuntimeError("simulated bug"))
     for event in answered_call("held")[:2]:
         post_generic(client, event)
+    heal()
     replayed = replay_matching(session, where=ReplayRequest(limit=10), settings=settings, clock=clock)
     assert [status for _, status in replayed] == ["applied", "applied"]
     # Bodies are up to CALLSVC_MAX_BODY_BYTES each: none may stay loaded once replayed.

@@ -24,17 +24,7 @@ def test_a_delivery_past_the_queue_limit_is_refused_with_503_and_not_kept(client
     assert session.exec(select(func.count()).select_from(ProviderEvent)).one() == 0
 
 
-def test_deliveries_waiting_together_share_one_commit_and_a_failing_one_undoes_only_itself(
-    session_factory, session, settings, clock, monkeypatch
-):
-    real = apply.apply_event
-
-    def fails_on_bad_call(store, *, event, **kwargs):
-        if event.provider_call_id == "bad":
-            raise RuntimeError("simulated bug")
-        return real(store, event=event, **kwargs)
-
-    monkeypatch.setattr(apply, "apply_event", fails_on_bad_call)
+def test_deliveries_waiting_together_share_one_commit(session_factory, session, settings, clock):
     transactions = []
 
     def counted_session():
@@ -42,11 +32,31 @@ def test_deliveries_waiting_together_share_one_commit_and_a_failing_one_undoes_o
         return session_factory()
 
     adapter = registry.get_adapter("generic", settings)
-    events = answered_call("good-1") + answered_call("bad")[:1] + answered_call("good-2")
+    events = answered_call("one") + answered_call("two")
     deliveries = [pipeline.authenticate(adapter, generic_request(event), settings) for event in events]
     receipts = submit_together(writer.DeliveryWriter(counted_session, settings=settings, clock=clock), deliveries)
     assert {receipt.status for receipt in receipts} == {"accepted"}
     assert len(transactions) == 1
+    assert sorted((call.provider_call_id, call.status) for call in calls_in_db(session)) == [
+        ("one", "completed"),
+        ("two", "completed"),
+    ]
+
+
+def test_a_delivery_failing_in_a_batch_undoes_only_itself(session_factory, session, settings, clock, monkeypatch):
+    real = apply.apply_events
+
+    def fails_on_bad_call(store, deliveries, **kwargs):
+        if any(parsed.provider_call_id == "bad" for _, parsed in deliveries):
+            raise RuntimeError("simulated bug")
+        return real(store, deliveries, **kwargs)
+
+    monkeypatch.setattr(apply, "apply_events", fails_on_bad_call)
+    adapter = registry.get_adapter("generic", settings)
+    events = answered_call("good-1") + answered_call("bad")[:1] + answered_call("good-2")
+    deliveries = [pipeline.authenticate(adapter, generic_request(event), settings) for event in events]
+    receipts = submit_together(writer.DeliveryWriter(session_factory, settings=settings, clock=clock), deliveries)
+    assert {receipt.status for receipt in receipts} == {"accepted"}
     kept = {row.provider_call_id: row.status for row in session.exec(select(ProviderEvent))}
     assert kept == {"good-1": "applied", "bad": "unprocessed", "good-2": "applied"}
     assert sorted((call.provider_call_id, call.status) for call in calls_in_db(session)) == [
