@@ -505,12 +505,14 @@ class Verification:
     duplicated: int
     never_sent: int
     without_call: int
+    # Kept but not applied to their call: nothing holds a call in this run, so every one should apply at once.
+    unapplied: int
     # Some requests went unanswered or were refused: the acknowledged ones are known by count only.
     by_count: bool
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.duplicated or self.never_sent or self.without_call)
+        return not (self.missing or self.duplicated or self.never_sent or self.without_call or self.unapplied)
 
     def __str__(self) -> str:
         line = f"verified: {self.acknowledged} acknowledged, {self.stored} stored, {self.missing} missing"
@@ -520,6 +522,7 @@ class Verification:
             "stored twice": self.duplicated,
             "stored but never sent": self.never_sent,
             "stored without their call": self.without_call,
+            "stored but not applied": self.unapplied,
         }
         line += "".join(f"; {count} {problem}" for problem, count in problems.items() if count)
         return line if self.ok else f"FAILED {line}"
@@ -535,6 +538,11 @@ def verify(database_url: str, runs: list[tuple[list[Delivery], Load]]) -> Verifi
             )
             stored = Counter(dict(rows.all()))
             calls = set(connection.scalars(text("SELECT provider_call_id FROM call WHERE provider = 'generic'")))
+            unapplied = set(
+                connection.scalars(
+                    text("SELECT dedupe_key FROM provider_event WHERE provider = 'generic' AND status <> 'applied'")
+                )
+            )
     finally:
         engine.dispose()
     call_of = {delivery.msg_id: delivery.call_id for deliveries, _ in runs for delivery in deliveries}
@@ -554,6 +562,7 @@ def verify(database_url: str, runs: list[tuple[list[Delivery], Load]]) -> Verifi
         duplicated=sum(count > 1 for count in stored.values()),
         never_sent=len(stored.keys() - sent),
         without_call=sum(call_of[msg_id] not in calls for msg_id in stored_of_sent),
+        unapplied=len(unapplied & sent),
         by_count=by_count,
     )
 

@@ -18,7 +18,7 @@ from callsvc.clock import Clock
 from callsvc.db import POSTGRESQL_REQUEST_SESSIONS, SQLITE_READERS, build_engine, build_session_factory
 from callsvc.errors import install_error_handlers
 from callsvc.ingestion import service as ingestion_service
-from callsvc.ingestion.router import events_router, webhooks_router
+from callsvc.ingestion.router import events_router, webhook_checks_router, webhooks_router
 from callsvc.ingestion.writer import DeliveryWriter
 from callsvc.jobs import JobContext
 from callsvc.limits import BodyLimitMiddleware
@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     for router in (
         webhooks_router,
+        webhook_checks_router,
         calls_router,
         events_router,
         outcomes_router,

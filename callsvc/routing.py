@@ -128,6 +128,22 @@ class CheckedRoute(APIRoute):
         return checked_handler
 
 
+class WebhookRoute(APIRoute):
+    """A PBX webhook route: documented as declared, called with its path parameters and the request alone.
+
+    FastAPI's solving of parameters and dependencies costs a delivery as much as the rest of its
+    work on the event loop; a webhook endpoint reads the raw request itself and takes nothing else.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        endpoint = self.endpoint
+
+        async def webhook_handler(request: Request) -> Response:
+            return await endpoint(request=request, **request.path_params)
+
+        return webhook_handler
+
+
 def api_router(**options: Any) -> APIRouter:
     """A /v1 router: its routes check their text and document the errors every one of them may answer."""
     return APIRouter(route_class=CheckedRoute, responses=ANY_REQUEST_ERRORS, **options)

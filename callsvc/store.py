@@ -95,9 +95,19 @@ class Store:
 
     def _run(self, sql: str, params: Mapping[str, Any] | None = None, *, cursor: Any = None) -> Any:
         cursor = cursor or self._cursor
+        # The checks are inline: this runs for every value of every statement on the ingest path.
         if self.sqlite:
-            return cursor.execute(sql, {name: _to_sqlite(value) for name, value in (params or {}).items()})
-        return cursor.execute(_pyformat(sql), {name: _to_python(value) for name, value in (params or {}).items()})
+            return cursor.execute(
+                sql,
+                {
+                    name: _to_sqlite(value) if value.__class__ is datetime else value
+                    for name, value in (params or {}).items()
+                },
+            )
+        return cursor.execute(
+            _pyformat(sql),
+            {name: value.value if isinstance(value, Enum) else value for name, value in (params or {}).items()},
+        )
 
     def _send(self, sql: str, params: Mapping[str, Any]) -> Any:
         """Send a statement whose answer is read later: in a pipeline, after the statements sent behind it."""
@@ -247,16 +257,10 @@ def _insert_ignoring_conflict(table: str, columns: tuple[str, ...], keys: tuple[
     )
 
 
-def _to_python(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-def _to_sqlite(value: Any) -> Any:
+def _to_sqlite(value: datetime) -> str:
     # As SQLAlchemy stores a DateTime on SQLite: naive UTC text, microseconds included. The
     # driver takes the enums, which are str, as they are.
-    if value.__class__ is datetime:
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _from_database(value: datetime | str | None) -> datetime | None:

@@ -93,7 +93,7 @@ def _rederive(
     state = dict(vars(derive_call_state(events, settings)))
     if call.manager_assigned_by:
         state.pop("manager_id")
-    changed = {field: value for field, value in state.items() if _stored(getattr(call, field)) != _stored(value)}
+    changed = {field: value for field, value in state.items() if _stored(call.values[field]) != _stored(value)}
     if changed:
         # Stamped now that the row lock is held, not when the request arrived: a change must not
         # be dated behind feed cursors that moved on while it waited for the lock.

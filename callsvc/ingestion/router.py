@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callsvc.api import RowId
@@ -25,10 +25,12 @@ from callsvc.ingestion.schemas import ProviderEventRead, ReplayReport, ReplayReq
 from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
-from callsvc.routing import api_router
+from callsvc.routing import WebhookRoute, api_router
 from callsvc.settings import Settings, SettingsDep
 
-webhooks_router = APIRouter(tags=["webhooks"])
+webhooks_router = APIRouter(tags=["webhooks"], route_class=WebhookRoute)
+# The check a PBX makes when its webhook URL is saved takes ordinary parameters.
+webhook_checks_router = APIRouter(tags=["webhooks"])
 events_router = api_router(prefix="/v1/events", tags=["events"])
 
 
@@ -55,13 +57,10 @@ async def read_webhook_request(request: Request) -> WebhookRequest:
     )
 
 
-WebhookRequestDep = Annotated[WebhookRequest, Depends(read_webhook_request)]
-
-
-async def _receive(provider: str, webhook: WebhookRequest, request: Request) -> JSONResponse:
+async def _receive(provider: str, request: Request) -> JSONResponse:
     settings = request.app.state.settings
     adapter = registry.get_adapter(provider, settings)
-    delivery = pipeline.authenticate(adapter, webhook, settings)
+    delivery = pipeline.authenticate(adapter, await read_webhook_request(request), settings)
     receipt = await request.app.state.writer.submit(delivery)
     if receipt.error is not None:
         return JSONResponse(status_code=receipt.error.status_code, content=receipt.error.to_body())
@@ -74,26 +73,26 @@ WEBHOOK_ERRORS = error_responses(
 
 
 @webhooks_router.post("/webhooks/{provider}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-async def receive_webhook(provider: str, webhook: WebhookRequestDep, request: Request) -> JSONResponse:
+async def receive_webhook(provider: str, request: Request) -> JSONResponse:
     """Take a PBX's call event: 200 once it is kept, 401 if it is not authentic, 422 if it is not the format."""
-    return await _receive(provider, webhook, request)
+    return await _receive(provider, request)
 
 
 @webhooks_router.get("/webhooks/twilio", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS)
-async def receive_twilio_get(webhook: WebhookRequestDep, request: Request) -> JSONResponse:
+async def receive_twilio_get(request: Request) -> JSONResponse:
     """Take a Twilio callback configured with StatusCallbackMethod=GET: its parameters are in the signed query."""
-    return await _receive("twilio", webhook, request)
+    return await _receive("twilio", request)
 
 
 @webhooks_router.post(
     "/webhooks/mango/events/{event_type:path}", response_model=WebhookReceipt, responses=WEBHOOK_ERRORS
 )
-async def receive_mango_event(event_type: str, webhook: WebhookRequestDep, request: Request) -> JSONResponse:
+async def receive_mango_event(event_type: str, request: Request) -> JSONResponse:
     """Take a Mango Office event: Mango appends /events/call, /events/summary, /events/record/added… to the URL."""
-    return await _receive("mango", webhook, request)
+    return await _receive("mango", request)
 
 
-@webhooks_router.get(
+@webhook_checks_router.get(
     "/webhooks/zadarma",
     # A bare Response class, so the spec files only the echo under text/plain and the errors under JSON.
     response_class=Response,
