@@ -6,7 +6,7 @@ the transaction SQLAlchemy began (a test's, a job's or the writer's).
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -149,15 +149,23 @@ class Store:
             raise
         self._run(f"RELEASE SAVEPOINT {name}")
 
-    def insert_ignoring_conflict(self, table: str, values: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-        """Send INSERT … ON CONFLICT DO NOTHING; `inserted_id` of what this returns reads the outcome."""
-        return self._send(_insert_ignoring_conflict(table, tuple(values), keys), values)
+    def insert_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+        """Keep deliveries, each unless its provider and dedupe key are kept already; return the ids of those kept now.
 
-    @staticmethod
-    def inserted_id(sent: Any) -> int | None:
-        """The new row's id, or None when the row existed."""
-        row = sent.fetchone()
-        return row[0] if row else None
+        The rows share their columns. Of two rows with one key, the first is kept.
+        """
+        columns = tuple(rows[0])
+        kept: dict[tuple[str, str], int] = {}
+        for chunk in _chunks(rows):
+            sql = self._rows_sql(
+                f"INSERT INTO provider_event ({', '.join(columns)}) VALUES ",
+                _placeholders(len(columns)),
+                len(chunk),
+                " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING provider, dedupe_key, id",
+            )
+            answer = self._send_values(sql, [row[name] for row in chunk for name in columns])
+            kept |= {(provider, key): row_id for provider, key, row_id in answer.fetchall()}
+        return kept
 
     def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
         """Set some columns of one row."""
@@ -175,55 +183,115 @@ class Store:
         rows = self._rows(DELIVERY_COLUMNS, sql, {"id": event_id})
         return rows[0] if rows else None
 
-    def send_event(
-        self, event: Mapping[str, Any], *, call: Mapping[str, Any], delivery: tuple[str, str]
-    ) -> "SentEvent":
-        """Send the statements storing an event, creating its call if it is the first; `read_event` reads their answer.
+    def send_events(self, calls: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> "SentEvents":
+        """Send what stores events: their calls created, or locked as they are; the events; every event of those calls.
 
-        Nothing sent waits for an answer: the call, the delivery and the manager the PBX identity
-        names are found by subqueries. The call is inserted or, when it exists, locked and read as
-        it was, by one upsert; then the event is stored, and the call's events read back.
+        `calls` are new calls' rows, one per call, each inserted unless it exists; `events` are
+        event rows naming their call by `call_provider` and `call_id`, and `provider_event_id`.
+        Nothing sent waits for an answer: a call and a PBX identity's manager are found by
+        subqueries. `read_events` reads the answers.
         """
-        where_call = {"call_provider": call["provider"], "call_id": call["provider_call_id"]}
-        locked = self._send(_upsert_call(tuple(call)), call)
-        identity = event.get("identity")
-        self._run(
-            _INSERT_EVENT,
-            {
-                **event,
-                **where_call,
-                "delivery_provider": delivery[0],
-                "delivery_key": delivery[1],
-                "trimmed_identity": identity.strip() if identity else None,
-            },
-        )
-        events = self._select(STORED_EVENT_COLUMNS, f"FROM call_event WHERE call_id = ({_FIND_CALL})", where_call)
-        return SentEvent(locked, events)
+        call_columns = tuple(calls[0])
+        locked = []
+        for chunk in _chunks(calls):
+            sql = self._rows_sql(
+                f"INSERT INTO call ({', '.join(call_columns)}) VALUES ",
+                _placeholders(len(call_columns)),
+                len(chunk),
+                # The no-op update takes the row lock, as SELECT … FOR UPDATE would, and RETURNING reads the row.
+                " ON CONFLICT (provider, provider_call_id) DO UPDATE SET provider = excluded.provider "
+                f"RETURNING {', '.join(CALL_COLUMNS)}",
+            )
+            locked.append(self._send_values(sql, [row[name] for row in chunk for name in call_columns]))
+        for chunk in _chunks(events):
+            head = f"INSERT INTO call_event ({', '.join(_EVENT_INSERTED)}) VALUES "
+            sql = self._rows_sql(head, _EVENT_ROW, len(chunk))
+            self._send_values(sql, [value for row in chunk for value in _event_values(row)])
+        read = []
+        keys = [(row["provider"], row["provider_call_id"]) for row in calls]
+        for chunk in _chunks(keys):
+            sql = self._rows_sql(
+                f"SELECT {', '.join(_EVENT_READ)} FROM call_event WHERE call_id IN (", _FIND_CALL, len(chunk), ")"
+            )
+            read.append(self._send_values(sql, [value for key in chunk for value in key]))
+        return SentEvents(locked, read)
 
-    def read_event(self, sent: "SentEvent") -> tuple[bool, CallRow, list[EventFacts]]:
-        """What storing an event found: whether its call is new, the call as it was, and all its events by then."""
-        [row] = self._fetch(CALL_COLUMNS, sent.call)
-        stored = [EventFacts(**row) for row in self._fetch(STORED_EVENT_COLUMNS, sent.events)]
-        return len(stored) == 1, CallRow(row), stored
+    def read_events(
+        self, sent: "SentEvents"
+    ) -> tuple[dict[tuple[str, str], CallRow], dict[int, list[tuple[EventFacts, int | None]]]]:
+        """The calls as they were before these events, by provider and call id; their events, by call id.
+
+        Each event comes with the id of the delivery it came in.
+        """
+        calls = {}
+        for answer in sent.calls:
+            for row in self._fetch(CALL_COLUMNS, answer):
+                calls[(row["provider"], row["provider_call_id"])] = CallRow(row)
+        events: dict[int, list[tuple[EventFacts, int | None]]] = {}
+        for answer in sent.events:
+            for row in self._fetch(_EVENT_READ, answer):
+                call_id, delivery_id = row.pop("call_id"), row.pop("provider_event_id")
+                events.setdefault(call_id, []).append((EventFacts(**row), delivery_id))
+        return calls, events
+
+    def _rows_sql(self, head: str, row: str, count: int, tail: str = "") -> str:
+        return _rows_sql(head, row, count, tail, "?" if self.sqlite else "%s")
+
+    def _send_values(self, sql: str, values: Sequence[Any]) -> Any:
+        """Send a statement with positional values; its answer is read later, as `_send`'s is."""
+        if self.sqlite:
+            converted = [_to_sqlite(value) if value.__class__ is datetime else value for value in values]
+            return _Answer(self._cursor.execute(sql, converted).fetchall())
+        converted = [value.value if isinstance(value, Enum) else value for value in values]
+        cursor = self._connection.cursor()
+        cursor.execute(sql, converted)
+        return cursor
 
 
 @dataclass(frozen=True)
-class SentEvent:
-    """The answers, still to be read, of the statements that stored an event."""
+class SentEvents:
+    """The answers, still to be read, of the statements that stored events."""
 
-    call: Any
-    events: Any
+    calls: list[Any]
+    events: list[Any]
 
 
-_FIND_CALL = "SELECT id FROM call WHERE provider = :call_provider AND provider_call_id = :call_id"
-_EVENT_VALUES = [name for name in EVENT_COLUMNS if name not in ("call_id", "provider_event_id", "manager_id")]
-_INSERT_EVENT = (
-    f"INSERT INTO call_event ({', '.join(_EVENT_VALUES)}, call_id, provider_event_id, manager_id) "
-    f"VALUES ({', '.join(f':{name}' for name in _EVENT_VALUES)}, "
-    f"({_FIND_CALL}), "
-    "(SELECT id FROM provider_event WHERE provider = :delivery_provider AND dedupe_key = :delivery_key), "
-    "(SELECT manager_id FROM manager_identity WHERE provider = :call_provider AND identity = :trimmed_identity))"
-)
+# Rows per statement: far under what either database takes in parameters (SQLite 32,766, PostgreSQL 65,535).
+ROWS_PER_STATEMENT = 250
+
+
+def _chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        yield rows[start : start + ROWS_PER_STATEMENT]
+
+
+def _placeholders(count: int) -> str:
+    return "(" + ", ".join(["?"] * count) + ")"
+
+
+@cache
+def _rows_sql(head: str, row: str, count: int, tail: str, placeholder: str) -> str:
+    # Written with SQLite's "?"; psycopg takes "%s". No statement here has either in its text otherwise.
+    return (head + ", ".join([row] * count) + tail).replace("?", placeholder)
+
+
+_FIND_CALL = "(SELECT id FROM call WHERE provider = ? AND provider_call_id = ?)"
+_FIND_MANAGER = "(SELECT manager_id FROM manager_identity WHERE provider = ? AND identity = ?)"
+_EVENT_VALUES = tuple(name for name in EVENT_COLUMNS if name not in ("call_id", "manager_id"))
+_EVENT_INSERTED = (*_EVENT_VALUES, "call_id", "manager_id")
+_EVENT_ROW = f"({', '.join(['?'] * len(_EVENT_VALUES))}, {_FIND_CALL}, {_FIND_MANAGER})"
+_EVENT_READ = (*STORED_EVENT_COLUMNS, "call_id", "provider_event_id")
+
+
+def _event_values(row: Mapping[str, Any]) -> list[Any]:
+    identity = row.get("identity")
+    return [
+        *(row.get(name) for name in _EVENT_VALUES),
+        row["call_provider"],
+        row["call_id"],
+        row["call_provider"],
+        identity.strip() if identity else None,
+    ]
 
 
 @dataclass
@@ -237,24 +305,6 @@ class _Answer:
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
-
-
-@cache
-def _upsert_call(columns: tuple[str, ...]) -> str:
-    # The no-op update takes the row lock, as SELECT … FOR UPDATE would, and RETURNING reads the row.
-    return (
-        f"INSERT INTO call ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)}) "
-        "ON CONFLICT (provider, provider_call_id) DO UPDATE SET provider = excluded.provider "
-        f"RETURNING {', '.join(CALL_COLUMNS)}"
-    )
-
-
-@cache
-def _insert_ignoring_conflict(table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING id"
-    )
 
 
 def _to_sqlite(value: datetime) -> str:

@@ -1,16 +1,16 @@
 """Apply a normalized event to its call: store the event, re-derive the call's state, say what changed."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from callsvc.calls.events import CallEvent, Direction, ParsedDelivery
 from callsvc.calls.models import CallStatus
 from callsvc.calls.service import ANSWERED_STATUSES
-from callsvc.calls.state import derive_call_state
+from callsvc.calls.state import EventFacts, derive_call_state
 from callsvc.clock import Clock
 from callsvc.settings import Settings
-from callsvc.store import CallRow, SentEvent, Store
+from callsvc.store import CallRow, Store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,58 +49,94 @@ def _new_call(provider: str, event: CallEvent, now: datetime) -> dict[str, objec
     }
 
 
+@dataclass(frozen=True)
+class KeptDelivery:
+    """A delivery kept in the database (its row id, provider and dedupe key) and the events read from it."""
+
+    id: int
+    provider: str
+    dedupe_key: str
+    parsed: ParsedDelivery
+
+
 def apply_events(
-    store: Store,
-    deliveries: Sequence[tuple[tuple[str, str], ParsedDelivery]],
-    *,
-    settings: Settings,
-    clock: Clock,
+    store: Store, deliveries: Sequence[KeptDelivery], *, settings: Settings, clock: Clock
 ) -> list[list[CallChange]]:
     """Add each delivery's events to their calls (creating a call on its first event), re-derive them, say what changed.
 
-    A delivery is given as the provider and dedupe key it was kept under, and its events. Every
-    event's statements are sent before any answer is read, so on PostgreSQL the whole batch costs
-    one round trip here; the calls' updates go with the commit.
+    One statement creates or locks every call, one stores every event and one reads the calls'
+    events back: on PostgreSQL, one round trip for the whole batch. Each event is then applied in
+    turn, so each change says what that event did; each call is updated once, to where the last
+    of its events left it.
     """
     now = clock.now()
-    sent = [
-        [
-            store.send_event(
-                _event_values(event, tie_break=f"{delivery[1]}:{index}"),
-                call=_new_call(delivery[0], event, now),
-                delivery=delivery,
+    new_calls: dict[tuple[str, str], dict[str, object]] = {}
+    rows = []
+    for kept in deliveries:
+        for index, event in enumerate(kept.parsed.events):
+            new_calls.setdefault((kept.provider, event.provider_call_id), _new_call(kept.provider, event, now))
+            rows.append(
+                {
+                    **{name: value for name, value in vars(event).items() if name != "provider_call_id"},
+                    "tie_break": _tie_break(kept, index),
+                    "provider_event_id": kept.id,
+                    "call_provider": kept.provider,
+                    "call_id": event.provider_call_id,
+                }
             )
-            for index, event in enumerate(parsed.events)
-        ]
-        for delivery, parsed in deliveries
-    ]
-    # A call's row as this transaction has left it: a call met again read its row before the earlier
-    # event's update was sent, and must be diffed against what that update made of it.
-    calls: dict[int, CallRow] = {}
-    return [[_rederive(store, event, calls, settings=settings, clock=clock) for event in events] for events in sent]
+    if not rows:
+        return [[] for _ in deliveries]
+    before, stored = store.read_events(store.send_events(list(new_calls.values()), rows))
+    # Stamped once the row locks are held, not when the requests arrived: a change must not be
+    # dated behind feed cursors that moved on while it waited for a lock.
+    changed_at = clock.now()
+    in_batch = {kept.id for kept in deliveries}
+    # Each call's events from before this batch; this batch's are added one by one, in its order.
+    facts = {
+        call_id: [fact for fact, delivery in events if delivery not in in_batch] for call_id, events in stored.items()
+    }
+    arriving = {
+        (delivery, fact.tie_break): fact
+        for events in stored.values()
+        for fact, delivery in events
+        if delivery in in_batch
+    }
+    calls = dict(before)
+    changes = []
+    for kept in deliveries:
+        done = []
+        for index, event in enumerate(kept.parsed.events):
+            key = (kept.provider, event.provider_call_id)
+            call = calls[key]
+            facts[call.id].append(arriving[(kept.id, _tie_break(kept, index))])
+            calls[key] = _rederive(call, facts[call.id], settings=settings, changed_at=changed_at)
+            created = len(facts[call.id]) == 1
+            done.append(CallChange(call=calls[key], previous_status=None if created else CallStatus(call.status)))
+        changes.append(done)
+    for key, call in calls.items():
+        changed = _changed(before[key].values, call.values)
+        if changed:
+            store.update("call", call.id, changed)
+    return changes
 
 
-def _event_values(event: CallEvent, *, tie_break: str) -> dict[str, object]:
-    values = {name: value for name, value in vars(event).items() if name != "provider_call_id"}
-    return {**values, "tie_break": tie_break}
+def _tie_break(kept: KeptDelivery, index: int) -> str:
+    return f"{kept.dedupe_key}:{index}"
 
 
-def _rederive(
-    store: Store, sent: SentEvent, calls: dict[int, CallRow], *, settings: Settings, clock: Clock
-) -> CallChange:
-    created, call, events = store.read_event(sent)
-    call = calls.get(call.id, call)
+def _rederive(call: CallRow, events: list[EventFacts], *, settings: Settings, changed_at: datetime) -> CallRow:
+    """The call once these are all its events."""
     state = dict(vars(derive_call_state(events, settings)))
     if call.manager_assigned_by:
         state.pop("manager_id")
-    changed = {field: value for field, value in state.items() if _stored(call.values[field]) != _stored(value)}
+    changed = _changed(call.values, state)
     if changed:
-        # Stamped now that the row lock is held, not when the request arrived: a change must not
-        # be dated behind feed cursors that moved on while it waited for the lock.
-        changed["updated_at"] = clock.now()
-        store.update("call", call.id, changed)
-    calls[call.id] = CallRow({**call.values, **changed})
-    return CallChange(call=calls[call.id], previous_status=None if created else CallStatus(call.status))
+        changed["updated_at"] = changed_at
+    return CallRow({**call.values, **changed})
+
+
+def _changed(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, object]:
+    return {field: value for field, value in new.items() if _stored(old[field]) != _stored(value)}
 
 
 def _stored(value: object) -> object:

@@ -119,23 +119,18 @@ def keep_all(store: Store, deliveries: Sequence[Delivery], *, settings: Settings
     """
     now = clock.now()
     settled = [_on_arrival(delivery, now) for delivery in deliveries]
-    kept = [
-        store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, arrival), KEYS)
-        for delivery, arrival in zip(deliveries, settled, strict=True)
-    ]
-    new = [store.inserted_id(sent) is not None for sent in kept]
-    repeats = {
-        number: store.send_delivery_status(delivery.adapter.name, delivery.dedupe_key)
-        for number, delivery in enumerate(deliveries)
-        if not new[number]
-    }
-    applying = [delivery for delivery, is_new in zip(deliveries, new, strict=True) if is_new and delivery.parse.parsed]
-    changes = apply.apply_events(
-        store,
-        [((delivery.adapter.name, delivery.dedupe_key), delivery.parse.parsed) for delivery in applying],
-        settings=settings,
-        clock=clock,
+    kept = store.insert_deliveries(
+        [_raw_row(delivery, settings, arrival) for delivery, arrival in zip(deliveries, settled, strict=True)]
     )
+    applying, repeats = [], {}
+    for number, delivery in enumerate(deliveries):
+        row_id = kept.pop((delivery.adapter.name, delivery.dedupe_key), None)  # a key twice: the first is new
+        if row_id is None:
+            repeats[number] = store.send_delivery_status(delivery.adapter.name, delivery.dedupe_key)
+        elif delivery.parse.parsed is not None:
+            parsed = delivery.parse.parsed
+            applying.append(apply.KeptDelivery(row_id, delivery.adapter.name, delivery.dedupe_key, parsed))
+    changes = apply.apply_events(store, applying, settings=settings, clock=clock)
     hooks.after_apply(store, [change for done in changes for change in done], settings=settings, now=clock.now())
     return [
         _repeated(*repeats[number].fetchone()) if number in repeats else _receipt(delivery, arrival)
@@ -167,8 +162,7 @@ def keep_alone(
     else:
         settled = _on_arrival(delivery, clock.now())
     with store.savepoint():
-        kept = store.insert_ignoring_conflict("provider_event", _raw_row(delivery, settings, settled), KEYS)
-        if store.inserted_id(kept) is None:
+        if not store.insert_deliveries([_raw_row(delivery, settings, settled)]):
             return _repeated(*store.send_delivery_status(delivery.adapter.name, delivery.dedupe_key).fetchone())
     return _receipt(delivery, settled)
 
@@ -178,7 +172,6 @@ class CallHeld(Exception):
 
 
 CALL_HELD = "its call was held by another transaction; applied again shortly"
-KEYS = ("provider", "dedupe_key")
 
 
 def _on_arrival(delivery: Delivery, now: datetime) -> dict[str, Any]:
@@ -216,7 +209,7 @@ def _raw_row(delivery: Delivery, settings: Settings, settled: Mapping[str, Any])
 
 def _labels(parsed: ParsedDelivery | None) -> dict[str, str | None]:
     if parsed is None:
-        return {}
+        return {"type": None, "provider_call_id": None}
     call_id = parsed.provider_call_id
     return {
         "type": _text(parsed.type, EVENT_TYPE_LENGTH),
@@ -289,9 +282,8 @@ def process(
     if outcome.parsed is not None:
         try:
             with store.savepoint():
-                [changes] = apply.apply_events(
-                    store, [((raw["provider"], raw["dedupe_key"]), outcome.parsed)], settings=settings, clock=clock
-                )
+                kept = apply.KeptDelivery(raw["id"], raw["provider"], raw["dedupe_key"], outcome.parsed)
+                [changes] = apply.apply_events(store, [kept], settings=settings, clock=clock)
                 hooks.after_apply(store, changes, settings=settings, now=clock.now())
             settled = {**_applied(clock.now()), **_labels(outcome.parsed)}
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the authentic delivery must be kept

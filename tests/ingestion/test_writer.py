@@ -47,7 +47,7 @@ def test_a_delivery_failing_in_a_batch_undoes_only_itself(session_factory, sessi
     real = apply.apply_events
 
     def fails_on_bad_call(store, deliveries, **kwargs):
-        if any(parsed.provider_call_id == "bad" for _, parsed in deliveries):
+        if any(kept.parsed.provider_call_id == "bad" for kept in deliveries):
             raise RuntimeError("simulated bug")
         return real(store, deliveries, **kwargs)
 
