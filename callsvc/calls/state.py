@@ -112,13 +112,24 @@ def _answered_at(answered: list[EventFacts], ended_answered: list[EventFacts]) -
     return min(times, default=None)
 
 
-def _holder(answered: list[EventFacts], ended_answered: list[EventFacts]) -> int | None:
-    """Who held the call last: the one an answered end names (Zadarma's last_internal), else whoever answered
-    last (after a transfer, the one the client was handed to). Even an extension no manager has holds it (then
-    nobody owns it). Order is the provider's sequence or time, never arrival, so a late retry of an earlier
-    answer changes nothing.
+def _not_handed_on(answered: list[EventFacts], offered: list[EventFacts]) -> list[EventFacts]:
+    """The answers of those who did not hand the call on.
+
+    An offer made from someone who answered the call (its from_number is their identity, as Zadarma's
+    transfer_from) is a transfer: they no longer hold it, whenever their answer arrives. When every one of
+    them handed it on (a call passed back and forth), order decides among all the answers.
     """
-    holders = [e for e in ended_answered if e.identity] or [e for e in answered if e.identity]
+    handed_on = {e.from_number for e in offered} & {e.identity for e in answered}
+    return [e for e in answered if e.identity not in handed_on] or answered
+
+
+def _holder(answered: list[EventFacts], ended_answered: list[EventFacts], offered: list[EventFacts]) -> int | None:
+    """Who held the call last: the one an answered end names (Zadarma's last_internal), else whoever answered
+    last and did not hand the call on (after a transfer, the one the client was handed to). Even an extension
+    no manager has holds it (then nobody owns it). Order is the provider's sequence or time, never arrival, so a
+    late retry of an earlier answer changes nothing.
+    """
+    holders = [e for e in ended_answered if e.identity] or _not_handed_on([e for e in answered if e.identity], offered)
     return holders[-1].manager_id if holders else None
 
 
@@ -165,7 +176,7 @@ def derive_call_state(events: Sequence[EventFacts], settings: Settings) -> CallS
     if direction is Direction.inbound:
         if is_answered:
             status = CallStatus.completed if is_ended else CallStatus.in_progress
-            manager_id = _holder(answered, ended_answered)
+            manager_id = _holder(answered, ended_answered, by_kind[EventKind.offered])
         else:
             status = CallStatus.missed if is_ended else CallStatus.ringing
             manager_id = _offered_owner(ordered) if is_ended else None

@@ -129,10 +129,19 @@ def _events(fields: dict[str, str], event: str, delivery: WebhookRequest, settin
         return [started]
     if event in ("NOTIFY_END", "NOTIFY_OUT_END"):
         return [started, _ended(fields, call_id=call_id, at=received)]
-    kind = EventKind.offered if event == "NOTIFY_INTERNAL" else EventKind.answered
+    if event == "NOTIFY_INTERNAL":
+        # A transfer rings the new extension with transfer_from naming the one who handed the call on.
+        offered = CallEvent(
+            kind=EventKind.offered,
+            provider_call_id=call_id,
+            occurred_at=received,
+            identity=internal,
+            from_number=fields.get("transfer_from") or None,
+        )
+        return [started, offered]
     return [
         started,
-        CallEvent(kind=kind, provider_call_id=call_id, occurred_at=received, identity=internal),
+        CallEvent(kind=EventKind.answered, provider_call_id=call_id, occurred_at=received, identity=internal),
     ]
 
 

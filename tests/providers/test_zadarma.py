@@ -18,6 +18,7 @@ from callsvc.providers.base import MAX_FORM_FIELDS, PayloadInvalid, WebhookReque
 from callsvc.providers.zadarma import ZadarmaAdapter
 from tests.factories import (
     NOW,
+    PAYLOADS,
     SEEDS,
     ExplicitSettings,
     calls_in_db,
@@ -70,6 +71,12 @@ def post_multipart(client, fields: dict[str, str], *, signature: str = "", bound
         content="".join(parts).encode() + f"--{boundary}--\r\n".encode(),
         headers={"content-type": f"multipart/form-data; boundary={boundary}", "signature": signature or sign(fields)},
     )
+
+
+def _transferred_call() -> list[dict[str, str]]:
+    """The corpus's call Anna (101) answered and handed to Boris (102): start, offers, answers and end."""
+    corpus = json.loads((PAYLOADS / "corpus" / "zadarma.json").read_text())
+    return corpus["scenarios"]["transferred"]["deliveries"]
 
 
 class TestInboundCall:
@@ -125,6 +132,30 @@ class TestInboundCall:
         [call] = calls_in_db(session)
         assert (call.status, call.manager_id, call.talk_seconds) == ("missed", anna.id, None)
         assert (call.client_number, call.line_number) == ("+79161234567", "+74951112233")
+
+    def test_a_late_answer_of_the_extension_that_transferred_the_call_leaves_it_with_the_one_it_went_to(
+        self, client, session, clock
+    ):
+        create_manager(session, name="Anna", provider="zadarma", extensions=("101",))
+        boris = create_manager(session, name="Boris", provider="zadarma", extensions=("102",))
+        start, to_anna, anna_answers, to_boris, boris_answers, _ = _transferred_call()
+        # Anna's answer reaches us only after she handed the call to Boris, and before the call ends.
+        for fields in (start, to_anna, to_boris, boris_answers, anna_answers):
+            clock.advance(seconds=5)
+            assert post(client, fields).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id) == ("in_progress", boris.id)
+
+    def test_a_transfer_nobody_took_leaves_the_call_with_the_one_who_transferred_it(self, client, session):
+        anna = create_manager(session, name="Anna", provider="zadarma", extensions=("101",))
+        create_manager(session, name="Boris", provider="zadarma", extensions=("102",))
+        start, to_anna, anna_answers, to_boris, *_ = _transferred_call()
+        for fields in (start, to_anna, anna_answers, to_boris):
+            assert post(client, fields).status_code == 200
+
+        [call] = calls_in_db(session)
+        assert (call.status, call.manager_id) == ("in_progress", anna.id)
 
     def test_ivr_notification_is_kept_and_changes_nothing(self, client, session):
         ivr = load_payloads("zadarma", "inbound_answered")[1]
