@@ -50,8 +50,9 @@ from sqlalchemy.exc import OperationalError
 
 BENCH = Path(__file__).resolve().parent
 EXTENSIONS = tuple(str(extension) for extension in range(101, 121))
-# Calls under way at a time: their events go out stage by stage, so one call's events are apart but close.
-CALLS_AT_A_TIME = 50
+# Calls under way at a time: their events go out stage by stage, a thousand deliveries apart, well under a
+# second at these rates (a real call's events are seconds to minutes apart, among many more calls under way).
+CALLS_AT_A_TIME = 1_000
 # Deliveries prepared per second of --duration: more than the fastest callsvc takes.
 DELIVERIES_PER_SECOND = 4_000
 # callsvc refuses a webhook-timestamp 5 minutes old: a run signed at once must end well within that.

@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 # look up the global providers, reading the environment, on every request.
 NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 GC_THRESHOLDS = (20_000, 50, 1000)
-# SQLite lets one writer in at a time; on PostgreSQL several overlap their round trips, and a call
-# row another transaction holds stalls one of them, not all.
-POSTGRESQL_WRITERS = 4
 # Outbound calls (to CRMs) must never hold a job for long: a slow peer gets a timeout, not a thread.
 OUTBOUND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -58,10 +55,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 "list Zadarma's addresses in CALLSVC_ZADARMA_ALLOWED_IPS"
             )
         engines = []
-        # One writer on a session factory given from outside: it may be a single connection.
-        writers = 1
         if not hasattr(app.state, "session_factory"):
-            writers = 1 if settings.is_sqlite else POSTGRESQL_WRITERS
             engines.append(build_engine(settings))
             app.state.session_factory = build_session_factory(engines[0])
             if settings.is_sqlite:
@@ -74,9 +68,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             app.state.write_slots = CapacityLimiter(1)
         else:
             app.state.read_slots = app.state.write_slots = CapacityLimiter(POSTGRESQL_REQUEST_SESSIONS)
-        app.state.writer = DeliveryWriter(
-            app.state.session_factory, settings=settings, clock=app.state.clock, writers=writers
-        )
+        app.state.writer = DeliveryWriter(app.state.session_factory, settings=settings, clock=app.state.clock)
         app.state.writer.start()
         http = httpx.Client(timeout=OUTBOUND_TIMEOUT, follow_redirects=False)
         app.state.jobs = JobContext(

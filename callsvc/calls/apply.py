@@ -1,13 +1,13 @@
 """Apply a normalized event to its call: store the event, re-derive the call's state, say what changed."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from callsvc.calls.events import CallEvent, Direction, ParsedDelivery
 from callsvc.calls.models import CallStatus
 from callsvc.calls.service import ANSWERED_STATUSES
-from callsvc.calls.state import EventFacts, derive_call_state
+from callsvc.calls.state import CallState, EventFacts, derive_call_state
 from callsvc.clock import Clock
 from callsvc.settings import Settings
 from callsvc.store import CallRow, Store
@@ -114,7 +114,7 @@ def apply_events(
             done.append(CallChange(call=calls[key], previous_status=None if created else CallStatus(call.status)))
         changes.append(done)
     for key, call in calls.items():
-        changed = _changed(before[key].values, call.values)
+        changed = _changed(before[key].values, {field: call.values[field] for field in _DERIVED})
         if changed:
             store.update("call", call.id, changed)
     return changes
@@ -135,10 +135,10 @@ def _rederive(call: CallRow, events: list[EventFacts], *, settings: Settings, ch
     return CallRow({**call.values, **changed})
 
 
+# What applying events may change of a call.
+_DERIVED = (*(field.name for field in fields(CallState)), "updated_at")
+
+
 def _changed(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, object]:
-    return {field: value for field, value in new.items() if _stored(old[field]) != _stored(value)}
-
-
-def _stored(value: object) -> object:
-    # SQLite gives booleans back as 0 and 1.
-    return int(value) if isinstance(value, bool) else value
+    # SQLite gives booleans back as 0 and 1, which compare equal to False and True.
+    return {field: value for field, value in new.items() if old[field] != value}

@@ -113,9 +113,10 @@ def authenticate(adapter: ProviderAdapter, request: WebhookRequest, settings: Se
 def keep_all(store: Store, deliveries: Sequence[Delivery], *, settings: Settings, clock: Clock) -> list[Receipt]:
     """Keep authentic deliveries and apply the new ones, in the caller's transaction; return each one's receipt.
 
-    Each stage's statements go out together (on PostgreSQL: one round trip keeps every body, one
-    applies every event, and the calls' updates go with the commit). Any failure raises and
-    fails them all: the caller rolls back and keeps them one at a time with `keep_alone`.
+    Each stage is one statement for them all: one keeps every body, then one creates or locks
+    every call, one stores every event and one reads them back (on PostgreSQL, in one round
+    trip), then each call changed is updated. Any failure raises and fails them all: the caller
+    rolls back and keeps them one at a time with `keep_alone`.
     """
     now = clock.now()
     settled = [_on_arrival(delivery, now) for delivery in deliveries]

@@ -34,23 +34,29 @@ webhook_checks_router = APIRouter(tags=["webhooks"])
 events_router = api_router(prefix="/v1/events", tags=["events"])
 
 
-def public_url(request: Request, settings: Settings) -> str:
+def public_url(request: Request, settings: Settings, headers: dict[str, str]) -> str:
     """The URL the provider called, as it was sent: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
     # The path as it came on the wire, percent-escapes kept: that is what URL-signing providers sign,
     # and a decoded %00 would be a NUL that PostgreSQL refuses to keep.
     path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     query = request.scope.get("query_string", b"").decode("latin-1")
-    base = settings.public_url.rstrip("/") if settings.public_url else f"{request.url.scheme}://{request.url.netloc}"
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+    elif "host" in headers:
+        base = f"{request.scope['scheme']}://{headers['host']}"
+    else:
+        base = f"{request.url.scheme}://{request.url.netloc}"
     return base + path + (f"?{query}" if query else "")
 
 
 async def read_webhook_request(request: Request) -> WebhookRequest:
     """Read the raw request once, before any parsing, for the signature check."""
-    # From the app's state rather than through dependencies: this runs for every PBX delivery.
+    # From the app's state and the ASGI scope, not through Starlette's wrappers: this runs for every delivery.
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.scope["headers"]}
     return WebhookRequest(
         method=request.method,
-        url=public_url(request, request.app.state.settings),
-        headers={name.lower(): value for name, value in request.headers.items()},
+        url=public_url(request, request.app.state.settings, headers),
+        headers=headers,
         body=await request.body(),
         received_at=request.app.state.clock.now(),
         client_host=request.client.host if request.client else None,

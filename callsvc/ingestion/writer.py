@@ -1,16 +1,21 @@
-"""The writers of webhook deliveries: group commit, each delivery in its own savepoint, acknowledged once durable.
+"""The writer of webhook deliveries: group commit, acknowledged once durable.
 
-Requests hand their verified delivery to a writer thread that owns a write transaction. It takes
-every delivery waiting at that moment, keeps and applies each in its own savepoint (one failure
-undoes only itself), commits once, and only then answers each request: a PBX is never told
-"accepted" about a delivery a crash could still lose, and one fsync serves the whole batch.
+Requests hand their verified delivery to the writer thread. It takes every delivery waiting at that
+moment and writes them together, stage by stage (every body; then every call, event and read; then
+the calls' updates), commits once, and only then answers each request: a PBX is never told
+"accepted" about a delivery a crash could still lose, and one fsync (on PostgreSQL, and five
+round trips) serves the whole batch. A batch that fails (one delivery's events cannot be applied,
+a call is held by another transaction) is written again one delivery at a time, each in its own
+savepoint, so only what failed is kept unapplied, to try again.
+
+One writer per process, so that batches grow with the load, and their savings with them; several
+processes (`callsvc serve --workers N`) share a PostgreSQL database.
 """
 
 import asyncio
 import logging
 import queue
 import threading
-import time
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -57,34 +62,25 @@ class _Waiting:
 
 
 class DeliveryWriter:
-    """Keeps deliveries in batches on its own threads; `submit` answers once the delivery's batch is committed."""
+    """Keeps deliveries in batches on its own thread; `submit` answers once the delivery's batch is committed."""
 
-    def __init__(self, session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock, writers: int = 1):
+    def __init__(self, session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock):
         self._session_factory = session_factory
         self._settings = settings
         self._clock = clock
-        # A queue per writer, and a call always on the same one: a writer holds the calls of its batch
-        # until it commits, so two writers given one call's deliveries would wait for each other.
-        self._queues: list[queue.SimpleQueue[_Waiting | None]] = [queue.SimpleQueue() for _ in range(writers)]
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._waiting = self._waiting_bytes = 0  # changed on the event loop only
         self._stopped = False
-        self._threads = [
-            threading.Thread(target=self._run, args=(own,), name=f"callsvc-delivery-writer-{number}", daemon=True)
-            for number, own in enumerate(self._queues)
-        ]
+        self._thread = threading.Thread(target=self._run, name="callsvc-delivery-writer", daemon=True)
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         """Finish every delivery handed over so far, then stop; any handed over later is refused."""
         self._stopped = True
-        for own in self._queues:
-            own.put(None)
-        deadline = time.monotonic() + STOP_WITHIN_SECONDS
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._queue.put(None)
+        self._thread.join(STOP_WITHIN_SECONDS)
 
     async def submit(self, delivery: Delivery) -> Receipt:
         """Keep and apply a delivery; return its receipt once it is committed, or raise why it was not kept."""
@@ -103,7 +99,7 @@ class DeliveryWriter:
         answer: asyncio.Future[Receipt] = loop.create_future()
         self._waiting += 1
         self._waiting_bytes += size
-        self._queues[hash(delivery.order[:2]) % len(self._queues)].put(_Waiting(delivery, answer, loop))
+        self._queue.put(_Waiting(delivery, answer, loop))
         try:
             # Giving up cancels only the wait: the delivery is still written, or not, in its turn.
             async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
@@ -115,13 +111,13 @@ class DeliveryWriter:
                 code="ingest_timeout",
             ) from None
 
-    def _run(self, own: "queue.SimpleQueue[_Waiting | None]") -> None:
-        while (first := own.get()) is not None:
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
             batch = [first]
             stopping = False
             while len(batch) < MAX_BATCH:
                 try:
-                    waiting = own.get_nowait()
+                    waiting = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if waiting is None:
