@@ -61,6 +61,8 @@ SIGNATURES_LAST_SECONDS = 240
 BATCH_SECONDS = 60
 # How long wrk may go on past its deadline for the answers to the last requests.
 DRAIN_SECONDS = 15
+# The retry job applies a delivery kept unapplied (its call held elsewhere) 5 s later; it runs every few seconds.
+RETRY_WAIT_SECONDS = 20
 READ_EVERY_SECONDS = 0.05
 READ_PATHS = ("/v1/calls?limit=50", "/v1/queue")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -529,6 +531,25 @@ class Verification:
         return line if self.ok else f"FAILED {line}"
 
 
+def await_retries(database_url: str) -> int:
+    """Wait, the server still running, for the retry job to apply what was kept to retry; return how many were."""
+    engine = create_engine(database_url)
+    query = text("SELECT count(*) FROM provider_event WHERE status <> 'applied' AND next_attempt_at IS NOT NULL")
+    try:
+        with engine.connect() as connection:
+            waiting = connection.scalar(query)
+        deadline = time.monotonic() + RETRY_WAIT_SECONDS
+        while waiting and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with engine.connect() as connection:
+                still = connection.scalar(query)
+            if not still:
+                break
+        return waiting
+    finally:
+        engine.dispose()
+
+
 def verify(database_url: str, runs: list[tuple[list[Delivery], Load]]) -> Verification:
     """Read the database directly: each delivery acknowledged is stored once, and its call exists."""
     engine = create_engine(database_url)
@@ -662,9 +683,12 @@ class Bench:
                 if target.database == "sqlite":
                     runs += self._grow(base, calls, row.load)
                     memory = format_memory(sum(load.acked for _, load in runs), rss_mb(server.pid))
+                retried = await_retries(database_url)
                 self._check_alive(server, target.name, log)
             verification = verify(database_url, runs)
         print(f"  {verification}", flush=True)
+        if retried:
+            print(f"  {retried} were kept unapplied at first (their call held by another transaction), then retried")
         if memory:
             print(memory, flush=True)
         if not verification.ok:

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import random
+from collections import Counter
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +15,15 @@ from callsvc.ingestion.models import ProviderEvent
 from callsvc.providers import registry
 from callsvc.providers.base import WebhookRequest
 from tests.conftest import TEST_DATABASE_URL
-from tests.factories import NOW, answered_call, calls_in_db, post_generic, signed_headers
+from tests.factories import (
+    NOW,
+    answered_call,
+    calls_in_db,
+    create_manager,
+    missed_call,
+    post_generic,
+    signed_headers,
+)
 
 
 def test_a_delivery_past_the_queue_limit_is_refused_with_503_and_not_kept(client, session, monkeypatch):
@@ -113,12 +123,12 @@ def test_a_call_update_failing_late_in_the_pipeline_refuses_no_other_delivery(
     assert {call.provider_call_id for call in calls_in_db(session)} == {"good-1", "good-2", "poison"}
 
 
-def generic_request(event: dict) -> WebhookRequest:
+def generic_request(event: dict, *, msg_id: str | None = None) -> WebhookRequest:
     body = json.dumps(event)
     return WebhookRequest(
         method="POST",
         url="http://testserver/webhooks/generic",
-        headers=signed_headers(body),
+        headers=signed_headers(body, msg_id=msg_id),
         body=body.encode(),
         received_at=NOW,
     )
@@ -132,3 +142,68 @@ def test_a_delivery_not_kept_in_time_is_answered_503_and_is_still_kept_once(clie
     monkeypatch.undo()
     assert post_generic(client, event, msg_id="msg_late").json() == {"status": "duplicate"}
     assert [call.provider_call_id for call in calls_in_db(session)] == ["late"]
+
+
+def test_a_batch_leaves_each_call_as_its_deliveries_leave_it_one_at_a_time(
+    client, session, session_factory, settings, clock
+):
+    """Many calls, their events shuffled, repeats inside the batch and of deliveries kept before it."""
+    create_manager(session, name="Anna", extensions=("101",))
+    create_manager(session, name="Boris", extensions=("102",))
+    late_answer = {**answered_call("{}")[2], "occurred_at": "2026-11-22T10:00:40Z"}
+
+    def calls(prefix: str) -> list[tuple[str, dict]]:
+        scenarios = {
+            "answered": answered_call(f"{prefix}answered", extension="102"),
+            "missed": missed_call(f"{prefix}missed", offered=("101", "102")),
+            "turned-around": [*missed_call(f"{prefix}turned-around"), late_answer],
+        }
+        events = []
+        for name, scenario in scenarios.items():
+            for number, event in enumerate(scenario):
+                event = {**event, "call_id": f"{prefix}{name}"}
+                events.append((f"msg_{prefix}{name}_{number}", event))
+        return events
+
+    for msg_id, event in calls("one-"):
+        assert post_generic(client, event, msg_id=msg_id).status_code == 200
+    together = calls("batch-")
+    kept_before = together[0]
+    assert post_generic(client, kept_before[1], msg_id=kept_before[0]).json() == {"status": "accepted"}
+    batch = [*together, together[3], kept_before]
+    random.Random(7).shuffle(batch)
+    adapter = registry.get_adapter("generic", settings)
+    deliveries = [
+        pipeline.authenticate(adapter, generic_request(event, msg_id=msg_id), settings) for msg_id, event in batch
+    ]
+
+    receipts = submit_together(writer.DeliveryWriter(session_factory, settings=settings, clock=clock), deliveries)
+
+    statuses = Counter(receipt.status for receipt in receipts)
+    assert statuses == {"accepted": len(together) - 1, "duplicate": 3}
+    stored = Counter(row.dedupe_key for row in session.exec(select(ProviderEvent)))
+    assert set(stored.values()) == {1}
+    by_call = {call.provider_call_id: call for call in calls_in_db(session)}
+    for name in ("answered", "missed", "turned-around"):
+        one, batched = by_call[f"one-{name}"], by_call[f"batch-{name}"]
+        seen = {field: getattr(one, field) for field in CALL_FIELDS_SEEN}
+        assert {field: getattr(batched, field) for field in CALL_FIELDS_SEEN} == seen, name
+    assert by_call["batch-turned-around"].status == "completed"
+    assert by_call["batch-missed"].status == "missed"
+
+
+CALL_FIELDS_SEEN = (
+    "direction",
+    "status",
+    "client_number",
+    "line_number",
+    "manager_id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "wait_seconds",
+    "talk_seconds",
+    "missed_call_reason",
+    "needs_outcome",
+    "tag_due_at",
+)
