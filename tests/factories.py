@@ -28,6 +28,24 @@ PAYLOADS = Path(__file__).parent / "payloads"
 # Shuffles of a call's deliveries that each test of arrival order runs.
 SEEDS = (0, 1, 2)
 CALLS_START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+# Every column of a stored call a user sees that its events decide.
+SEEN = (
+    "direction",
+    "status",
+    "client_number",
+    "line_number",
+    "manager_id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "wait_seconds",
+    "talk_seconds",
+    "recording_url",
+    "recording_ref",
+    "missed_call_reason",
+    "needs_outcome",
+    "tag_due_at",
+)
 
 
 class ExplicitSettings(Settings):

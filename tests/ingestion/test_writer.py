@@ -17,6 +17,7 @@ from callsvc.providers.base import WebhookRequest
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import (
     NOW,
+    SEEN,
     answered_call,
     calls_in_db,
     create_manager,
@@ -186,24 +187,7 @@ def test_a_batch_leaves_each_call_as_its_deliveries_leave_it_one_at_a_time(
     by_call = {call.provider_call_id: call for call in calls_in_db(session)}
     for name in ("answered", "missed", "turned-around"):
         one, batched = by_call[f"one-{name}"], by_call[f"batch-{name}"]
-        seen = {field: getattr(one, field) for field in CALL_FIELDS_SEEN}
-        assert {field: getattr(batched, field) for field in CALL_FIELDS_SEEN} == seen, name
+        seen = {field: getattr(one, field) for field in SEEN}
+        assert {field: getattr(batched, field) for field in SEEN} == seen, name
     assert by_call["batch-turned-around"].status == "completed"
     assert by_call["batch-missed"].status == "missed"
-
-
-CALL_FIELDS_SEEN = (
-    "direction",
-    "status",
-    "client_number",
-    "line_number",
-    "manager_id",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "wait_seconds",
-    "talk_seconds",
-    "missed_call_reason",
-    "needs_outcome",
-    "tag_due_at",
-)

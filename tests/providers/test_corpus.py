@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.factories import PAYLOADS, SEEDS, calls_in_db, create_manager, scrambled
+from tests.factories import PAYLOADS, SEEDS, SEEN, calls_in_db, create_manager, scrambled
 from tests.providers import test_aircall, test_mango, test_twilio, test_zadarma
 
 # Each provider's delivery, signed or authenticated the provider's way.
@@ -28,24 +28,6 @@ IDENTITIES = {
 # Where each provider's call key opens in a delivery's JSON: each replay is made a call of its own there.
 CALL_KEYS = {"twilio": '"CA', "zadarma": '"pbx_call_id": "', "mango": '"entry_id": "', "aircall": '"id": 8124'}
 CASES = [(provider, name) for provider, corpus in CORPUS.items() for name in corpus["scenarios"]]
-# Every column of a stored call a user sees: each order of the deliveries must give the same values.
-SEEN = (
-    "direction",
-    "status",
-    "client_number",
-    "line_number",
-    "manager_id",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "wait_seconds",
-    "talk_seconds",
-    "recording_url",
-    "recording_ref",
-    "missed_call_reason",
-    "needs_outcome",
-    "tag_due_at",
-)
 
 
 @pytest.fixture
