@@ -44,12 +44,12 @@ MAX_WAITING = 4096
 MAX_WAITING_BYTES = 64 * 2**20
 # A sender is answered within this, kept or not: PBXs give up after 10 to 15 s and send again.
 ANSWER_WITHIN_SECONDS = 10
-# How long a delivery waits for its call's row lock. Writers hold a call for a batch, some tens of
+# How long a batch waits for a call's row lock. A writer holds a call for a batch, some tens of
 # milliseconds; a longer hold (an admin's open transaction) must not stall the batch behind it:
 # the delivery is kept and applied by the retry job once the call is free.
 INGEST_LOCK_TIMEOUT_MS = 500
 AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS = 10
-# A stop waits this long for the writers to finish what was handed over: what is still waiting
+# A stop waits this long for the writer to finish what was handed over: what is still waiting
 # then was not acknowledged, and its senders send it again.
 STOP_WITHIN_SECONDS = 20
 
@@ -159,7 +159,7 @@ class DeliveryWriter:
         with self._session_factory() as session:
             store = Store.of(session)
             with store.pipeline():
-                store.limit_lock_wait(min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS))
+                store.limit_lock_wait(self._lock_wait(some_call_held=False))
                 receipts = pipeline.keep_all(
                     store, [waiting.delivery for waiting in deliveries], settings=self._settings, clock=self._clock
                 )
@@ -178,7 +178,7 @@ class DeliveryWriter:
             store = Store.of(session)
             # A held call costs the batch one wait; once one was found, any other costs next to nothing,
             # so many held calls (a bulk transaction elsewhere) do not add their waits up.
-            store.limit_lock_wait(self._lock_wait(some_call_held))
+            store.limit_lock_wait(self._lock_wait(some_call_held=some_call_held))
             for waiting in sorted(batch, key=lambda waiting: waiting.delivery.order):
                 call = waiting.delivery.order[:2]
                 try:
@@ -200,7 +200,7 @@ class DeliveryWriter:
             session.commit()
         return outcomes
 
-    def _lock_wait(self, some_call_held: bool) -> int:
+    def _lock_wait(self, *, some_call_held: bool) -> int:
         first = min(self._settings.db_lock_timeout_ms, INGEST_LOCK_TIMEOUT_MS)
         return AFTER_A_HELD_CALL_LOCK_TIMEOUT_MS if some_call_held else first
 
