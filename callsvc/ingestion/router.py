@@ -38,7 +38,8 @@ def public_url(request: Request, settings: Settings, headers: dict[str, str]) ->
     """The URL the provider called, as it was sent: CALLSVC_PUBLIC_URL behind a proxy, else the request's own."""
     # The path as it came on the wire, percent-escapes kept: that is what URL-signing providers sign,
     # and a decoded %00 would be a NUL that PostgreSQL refuses to keep.
-    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    raw_path = request.scope.get("raw_path")
+    path = (raw_path if raw_path is not None else request.url.path.encode()).decode("latin-1")
     query = request.scope.get("query_string", b"").decode("latin-1")
     if settings.public_url:
         base = settings.public_url.rstrip("/")

@@ -100,16 +100,13 @@ class DeliveryWriter:
         self._waiting += 1
         self._waiting_bytes += size
         self._queue.put(_Waiting(delivery, answer, loop))
+        # Giving up ends only the wait: the delivery is still written, or not, in its turn. A timer
+        # on the answer, not a timeout scope on the task: this runs for every delivery.
+        timer = loop.call_later(ANSWER_WITHIN_SECONDS, _give_up, answer)
         try:
-            # Giving up cancels only the wait: the delivery is still written, or not, in its turn.
-            async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                return await answer
-        except TimeoutError:
-            raise DatabaseUnavailable(
-                "the database did not keep the delivery in time; send it again shortly (if it was kept after "
-                "all, it is answered as a duplicate)",
-                code="ingest_timeout",
-            ) from None
+            return await answer
+        finally:
+            timer.cancel()
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
@@ -214,6 +211,17 @@ class DeliveryWriter:
                 waiting.answer.set_exception(outcome)
             else:
                 waiting.answer.set_result(outcome)
+
+
+def _give_up(answer: asyncio.Future[Receipt]) -> None:
+    if not answer.done():
+        answer.set_exception(
+            DatabaseUnavailable(
+                "the database did not keep the delivery in time; send it again shortly (if it was kept after "
+                "all, it is answered as a duplicate)",
+                code="ingest_timeout",
+            )
+        )
 
 
 def _is_lock_timeout(exc: BaseException) -> bool:
