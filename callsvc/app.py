@@ -55,20 +55,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 "list Zadarma's addresses in CALLSVC_ZADARMA_ALLOWED_IPS"
             )
         engines = []
-        if not hasattr(app.state, "session_factory"):
+        # Given from outside (tests), one session factory may serve all three.
+        writer_sessions = getattr(app.state, "session_factory", None)
+        if writer_sessions is None:
             engines.append(build_engine(settings))
-            app.state.session_factory = build_session_factory(engines[0])
+            app.state.session_factory = writer_sessions = build_session_factory(engines[-1])
             if settings.is_sqlite:
+                # One write connection, which the delivery writer shares with API writes; reads have their own.
                 engines.append(build_engine(settings, read_only=True))
-            app.state.read_session_factory = build_session_factory(engines[-1])
-        elif not hasattr(app.state, "read_session_factory"):
+                app.state.read_session_factory = build_session_factory(engines[-1])
+            else:
+                engines.append(build_engine(settings, ping=False))
+                writer_sessions = build_session_factory(engines[-1])
+        if not hasattr(app.state, "read_session_factory"):
             app.state.read_session_factory = app.state.session_factory
         if settings.is_sqlite:
             app.state.read_slots = CapacityLimiter(SQLITE_READERS)
             app.state.write_slots = CapacityLimiter(1)
         else:
             app.state.read_slots = app.state.write_slots = CapacityLimiter(POSTGRESQL_REQUEST_SESSIONS)
-        app.state.writer = DeliveryWriter(app.state.session_factory, settings=settings, clock=app.state.clock)
+        app.state.writer = DeliveryWriter(writer_sessions, settings=settings, clock=app.state.clock)
         app.state.writer.start()
         http = httpx.Client(timeout=OUTBOUND_TIMEOUT, follow_redirects=False)
         app.state.jobs = JobContext(

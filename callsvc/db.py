@@ -52,12 +52,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
+def build_engine(settings: Settings, *, read_only: bool = False, ping: bool = True) -> Engine:
     """Create the engine: SQLite in WAL mode with immediate write locks, or a pooled PostgreSQL.
 
     On SQLite, `read_only` gives the engine reads go through: several connections that never
-    take the write lock, so in WAL mode they never wait for the writer. Statement parameters
-    are left out of error messages: they hold phone numbers.
+    take the write lock, so in WAL mode they never wait for the writer. On PostgreSQL, `ping`
+    checks a pooled connection with a round trip before handing it out; the delivery writer
+    goes without, since a batch that fails on a dead connection is written again on a new one.
+    Statement parameters are left out of error messages: they hold phone numbers.
     """
     if not settings.is_sqlite:
         # Without these a stalled or locked database holds a request, and its pooled connection, for good.
@@ -76,7 +78,7 @@ def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
         return create_engine(
             settings.database_url,
             connect_args={"connect_timeout": settings.db_connect_timeout_s, "options": options, **network},
-            pool_pre_ping=True,
+            pool_pre_ping=ping,
             pool_size=10,
             max_overflow=10,
             pool_timeout=settings.db_connect_timeout_s,

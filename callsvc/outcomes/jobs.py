@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session, col
 
@@ -28,16 +28,28 @@ def _stamp_once(ctx: JobContext, stamp: InstrumentedAttribute, due: ColumnElemen
         return claim_due(session, Call, due=and_(unstamped, due), now=now, order_by=col(Call.id))
 
     def work(session: Session, ids: list[int], now: datetime) -> list[int]:
-        # A call tagged since it was claimed is no longer pending: the condition is tested again.
-        statement = (
-            update(Call)
-            .where(col(Call.id).in_(ids), unstamped)
-            .values({stamp.key: now, "updated_at": now, "lease_until": None})
-            .returning(Call.id)
-        )
-        return sorted(session.execute(statement).scalars())
+        return stamp_claimed(session, stamp, ids, now=now)
 
     return in_batches(ctx, claim=claim, work=work)
+
+
+def stamp_claimed(session: Session, stamp: InstrumentedAttribute, ids: list[int], *, now: datetime) -> list[int]:
+    """Stamp the claimed calls still pending and unstamped; return those stamped.
+
+    A call another transaction holds (a delivery being applied to it) is skipped, not waited
+    for: waiting while holding the rest could deadlock with a batch of deliveries, which locks
+    its calls in another order. It keeps its lease and is stamped by a run after the lease ends.
+    """
+    # A call tagged since it was claimed is no longer pending: the condition is tested again.
+    unstamped = and_(PENDING, col(stamp).is_(None))
+    free = select(Call.id).where(col(Call.id).in_(ids), unstamped).with_for_update(skip_locked=True)
+    statement = (
+        update(Call)
+        .where(col(Call.id).in_(free.scalar_subquery()), unstamped)
+        .values({stamp.key: now, "updated_at": now, "lease_until": None})
+        .returning(Call.id)
+    )
+    return sorted(session.execute(statement).scalars())
 
 
 def mark_overdue_and_escalate(ctx: JobContext) -> Transitions:

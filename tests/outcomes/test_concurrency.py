@@ -20,7 +20,7 @@ from callsvc.db import build_session_factory
 from callsvc.errors import PreconditionFailed
 from callsvc.jobs import LEASE, JobContext, claim_due
 from callsvc.outcomes import service
-from callsvc.outcomes.jobs import mark_overdue_and_escalate
+from callsvc.outcomes.jobs import mark_overdue_and_escalate, stamp_claimed
 from callsvc.outcomes.schemas import TagRequest
 from callsvc.outcomes.service import PENDING
 from tests.conftest import FrozenClock
@@ -121,3 +121,21 @@ def test_two_tags_made_from_the_same_etag_cannot_both_win(committed, settings, c
     with committed.factory() as session:
         call = session.get(Call, committed.call_id)
         assert (call.outcome, call.version) == ("no_need", 2)
+
+
+def test_a_call_a_delivery_holds_is_skipped_by_the_overdue_stamp_not_waited_for(committed, engine):
+    """Waiting for it while holding the rest of the batch could deadlock with a batch of deliveries."""
+    [claimed] = claim_and_commit(committed, PAST_DEADLINE)
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM call WHERE id = :id FOR UPDATE"), {"id": claimed})
+        started = time.monotonic()
+        with committed.factory() as session:
+            session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            assert stamp_claimed(session, Call.overdue_at, [claimed], now=PAST_DEADLINE) == []
+            session.commit()
+        assert time.monotonic() - started < 1
+        holder.rollback()
+    with committed.factory() as session:
+        call = session.get(Call, claimed)
+        assert (call.overdue_at, call.lease_until) == (None, PAST_DEADLINE + LEASE)
+        assert stamp_claimed(session, Call.overdue_at, [claimed], now=PAST_DEADLINE) == [claimed]
