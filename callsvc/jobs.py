@@ -14,8 +14,9 @@ from callsvc.clock import Clock
 from callsvc.db import session_scope
 from callsvc.settings import Settings
 
-# Rows claimed per batch; a run takes batch after batch until nothing is due.
-BATCH_SIZE = 500
+# Rows claimed per batch; a run takes batch after batch until nothing is due. Few, so that a batch's
+# transactions hold their rows briefly: a delivery to one of those calls waits for them.
+BATCH_SIZE = 100
 # How long a claimed row stays with the worker that claimed it; a crashed worker's rows come back after this.
 LEASE = timedelta(minutes=2)
 
