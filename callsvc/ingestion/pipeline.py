@@ -1,7 +1,7 @@
 """Webhook ingestion: verify → keep the exact bytes → parse → apply → after-apply hook; never calls out.
 
-`authenticate` runs on the event loop (CPU only: the signature, the dedupe key, the parse). `keep`
-runs where the transaction is, the writer's or a job's, one savepoint per delivery.
+`authenticate` runs on the event loop (CPU only: the signature, the dedupe key, the parse).
+`keep_all` and `keep_alone` run in the writer's transaction, `process` in a job's or an admin's.
 """
 
 import hashlib
