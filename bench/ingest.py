@@ -4,14 +4,14 @@ One run loads, in turn and for --duration seconds each, from --connections (32):
 
 - the ceiling: bench/ceiling.py, FastAPI reading and parsing the same signed bodies and doing nothing else;
 - `callsvc serve` on a fresh SQLite file, one process, then on until --rss-deliveries for its memory;
-- `callsvc serve` on a fresh PostgreSQL database, one process, then `--workers 2`.
+- `callsvc serve` on a fresh PostgreSQL database, one process, then `--workers 2` (--targets picks among these).
 
 The load is wrk with bench/ingest.lua when wrk is installed, else an asyncio client. Every delivery is a
 distinct generic event (started, offered, answered, ended) of one of many calls, to managers registered
 through the API, signed just before its target's run. During the 1-process runs a reader polls the feed and
 the queue with an admin key. Each row gives acknowledged deliveries per second, latency, errors, the
 server's CPU per delivery and memory, and the share of the ceiling, next to the goal. After each callsvc run
-the database is checked: every acknowledged delivery stored exactly once, and its call there.
+the database is checked: every acknowledged delivery stored exactly once, applied, and its call there.
 
     .venv/bin/python bench/ingest.py
     .venv/bin/python bench/ingest.py --full --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
