@@ -3,7 +3,7 @@
 Requests hand their verified delivery to the writer thread. It takes every delivery waiting at that
 moment and writes them together, stage by stage (every body; then every call, event and read; then
 the calls' updates), commits once, and only then answers each request: a PBX is never told
-"accepted" about a delivery a crash could still lose, and one fsync (on PostgreSQL, and five
+"accepted" about a delivery a crash could still lose, and one fsync (on PostgreSQL, and four
 round trips) serves the whole batch. A batch that fails (one delivery's events cannot be applied,
 a call is held by another transaction) is written again one delivery at a time, each in its own
 savepoint, so only what failed is kept unapplied, to try again.
