@@ -7,14 +7,13 @@ the transaction SQLAlchemy began (a test's, a job's or the writer's).
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from typing import Any
 
-import psycopg
 from sqlalchemy import Table
 from sqlmodel import Session
 
@@ -65,7 +64,6 @@ class Store:
         self._cursor = dbapi_connection.cursor()
         self._lock = "" if self.sqlite else " FOR UPDATE"
         self._savepoints = 0
-        self._pipeline: Any = None
 
     @classmethod
     def of(cls, session: Session) -> "Store":
@@ -75,16 +73,16 @@ class Store:
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:
-        """On PostgreSQL, send statements without waiting: reading an answer waits for all sent before it."""
+        """On PostgreSQL, send statements without waiting: reading an answer waits for all sent before it.
+
+        Nothing in a pipeline takes a savepoint: after an error PostgreSQL skips what follows until a
+        sync, so one failure fails the whole of it, as the writer expects of a batch.
+        """
         if self.sqlite:
             yield
             return
-        with self._connection.pipeline() as pipeline:
-            self._pipeline = pipeline
-            try:
-                yield
-            finally:
-                self._pipeline = None
+        with self._connection.pipeline():
+            yield
 
     # Statements
 
@@ -140,10 +138,6 @@ class Store:
         try:
             yield
         except BaseException:
-            if self._pipeline is not None:
-                # After an error PostgreSQL skips what follows until a sync: the sync ends that state.
-                with suppress(psycopg.Error):
-                    self._pipeline.sync()
             self._run(f"ROLLBACK TO SAVEPOINT {name}")
             self._run(f"RELEASE SAVEPOINT {name}")
             raise

@@ -10,7 +10,7 @@ from callsvc.store import Store
 
 
 def after_apply(store: Store, changes: Sequence[CallChange], *, settings: Settings, now: datetime) -> None:
-    """Act on what one delivery's events did to their calls; runs inside the delivery's savepoint."""
+    """Act on what applied events did to their calls, each change in the order applied; runs in their transaction."""
     for change in changes:
         if change.became_answered:
             metrics.call_transitions.labels("answered").inc()
