@@ -26,6 +26,7 @@ from callsvc.logs import AccessLogMiddleware, configure_logging
 from callsvc.managers.router import router as managers_router
 from callsvc.ops.router import router as ops_router
 from callsvc.outcomes.router import router as outcomes_router
+from callsvc.routing import WebhookLane
 from callsvc.scheduler import build_scheduler
 from callsvc.settings import Settings
 
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         ops_router,
     ):
         app.include_router(router)
+    app.router.middleware_stack = WebhookLane(app.router.middleware_stack, webhooks_router.routes)
     return app
 
 

@@ -25,11 +25,12 @@ from callsvc.ingestion.schemas import ProviderEventRead, ReplayReport, ReplayReq
 from callsvc.pagination import Page, PageParams, by_id, make_page
 from callsvc.providers import registry
 from callsvc.providers.base import PayloadInvalid, SignatureInvalid, WebhookRequest
-from callsvc.routing import WebhookRoute, api_router
+from callsvc.routing import api_router
 from callsvc.settings import Settings, SettingsDep
 
-webhooks_router = APIRouter(tags=["webhooks"], route_class=WebhookRoute)
-# The check a PBX makes when its webhook URL is saved takes ordinary parameters.
+# Its routes take the raw request alone: `routing.WebhookLane` calls them ahead of the router.
+webhooks_router = APIRouter(tags=["webhooks"])
+# The check a PBX makes when its webhook URL is saved takes ordinary parameters, through the router.
 webhook_checks_router = APIRouter(tags=["webhooks"])
 events_router = api_router(prefix="/v1/events", tags=["events"])
 
