@@ -43,19 +43,20 @@ def claim_due(
 ) -> list[int]:
     """Lease up to `limit` due rows to this run and return their ids, oldest first.
 
-    Concurrent runs on PostgreSQL skip each other's locked rows (SQLite renders no lock
-    clause and lets one writer in at a time); re-testing the condition in the UPDATE keeps a
-    row from being leased twice. Commit before working on the rows, so the lease is seen.
+    Concurrent runs on PostgreSQL skip each other's locked rows, and a row changed while it was
+    being locked is tested again, so none is leased twice (SQLite renders no lock clause and
+    lets one writer in at a time). Commit before working on the rows, so the lease is seen.
     """
     free = or_(col(model.lease_until).is_(None), col(model.lease_until) <= now)
     claimable = select(model.id).where(due, free).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
-    statement = (
-        update(model)
-        .where(col(model.id).in_(claimable.scalar_subquery()), due, free)
-        .values({"lease_until": now + LEASE, **(values or {})})
-        .returning(model.id)
-    )
-    return sorted(session.execute(statement).scalars())
+    # Locked first, then leased by primary key: as one statement, PostgreSQL may plan the locking
+    # subquery to run for every row of the table, holding the rows it locked meanwhile.
+    claimed = list(session.execute(claimable).scalars())
+    if not claimed:
+        return []
+    lease = update(model).where(col(model.id).in_(claimed)).values({"lease_until": now + LEASE, **(values or {})})
+    session.execute(lease)
+    return sorted(claimed)
 
 
 def in_batches(

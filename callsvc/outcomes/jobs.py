@@ -42,10 +42,15 @@ def stamp_claimed(session: Session, stamp: InstrumentedAttribute, ids: list[int]
     """
     # A call tagged since it was claimed is no longer pending: the condition is tested again.
     unstamped = and_(PENDING, col(stamp).is_(None))
+    # Two statements, each found by primary key: as one, PostgreSQL may plan the locking subquery
+    # to run for every row of the table, holding the locks it took meanwhile for hundreds of ms.
     free = select(Call.id).where(col(Call.id).in_(ids), unstamped).with_for_update(skip_locked=True)
+    locked = list(session.execute(free).scalars())
+    if not locked:
+        return []
     statement = (
         update(Call)
-        .where(col(Call.id).in_(free.scalar_subquery()), unstamped)
+        .where(col(Call.id).in_(locked))
         .values({stamp.key: now, "updated_at": now, "lease_until": None})
         .returning(Call.id)
     )
