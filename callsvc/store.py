@@ -163,8 +163,20 @@ class Store:
 
     def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
         """Set some columns of one row."""
-        assignments = ", ".join(f"{name} = :{name}" for name in values)
-        self._run(f"UPDATE {table} SET {assignments} WHERE id = :row_id", {**values, "row_id": row_id})
+        self.update_each(table, {row_id: values})
+
+    def update_each(self, table: str, changes: Mapping[int, Mapping[str, Any]]) -> None:
+        """Set some columns of each of these rows, by id; rows setting the same columns share one statement."""
+        by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row_id, values in changes.items():
+            by_columns.setdefault(tuple(values), []).append([*values.values(), row_id])
+        for columns, rows in by_columns.items():
+            assignments = ", ".join(f"{name} = ?" for name in columns)
+            sql = f"UPDATE {table} SET {assignments} WHERE id = ?"
+            if self.sqlite:
+                self._cursor.executemany(sql, [_for_sqlite(row) for row in rows])
+            else:
+                self._cursor.executemany(sql.replace("?", "%s"), [_for_postgresql(row) for row in rows])
 
     def send_delivery_status(self, provider: str, dedupe_key: str) -> Any:
         """Send the read of a kept delivery's status and error; `.fetchone()` of what this returns reads them."""
@@ -232,11 +244,9 @@ class Store:
     def _send_values(self, sql: str, values: Sequence[Any]) -> Any:
         """Send a statement with positional values; its answer is read later, as `_send`'s is."""
         if self.sqlite:
-            converted = [_to_sqlite(value) if value.__class__ is datetime else value for value in values]
-            return _Answer(self._cursor.execute(sql, converted).fetchall())
-        converted = [value.value if isinstance(value, Enum) else value for value in values]
+            return _Answer(self._cursor.execute(sql, _for_sqlite(values)).fetchall())
         cursor = self._connection.cursor()
-        cursor.execute(sql, converted)
+        cursor.execute(sql, _for_postgresql(values))
         return cursor
 
 
@@ -302,6 +312,15 @@ class _Answer:
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
+
+
+def _for_sqlite(values: Sequence[Any]) -> list[Any]:
+    # The checks are inline: this runs for every value of every statement on the ingest path.
+    return [_to_sqlite(value) if value.__class__ is datetime else value for value in values]
+
+
+def _for_postgresql(values: Sequence[Any]) -> list[Any]:
+    return [value.value if isinstance(value, Enum) else value for value in values]
 
 
 def _to_sqlite(value: datetime) -> str:

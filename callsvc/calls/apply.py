@@ -113,10 +113,11 @@ def apply_events(
             created = len(facts[call.id]) == 1
             done.append(CallChange(call=calls[key], previous_status=None if created else CallStatus(call.status)))
         changes.append(done)
-    for key, call in calls.items():
-        changed = _changed(before[key].values, {field: call.values[field] for field in _DERIVED})
-        if changed:
-            store.update("call", call.id, changed)
+    updates = {
+        call.id: _changed(before[key].values, {field: call.values[field] for field in _DERIVED})
+        for key, call in calls.items()
+    }
+    store.update_each("call", {call_id: changed for call_id, changed in updates.items() if changed})
     return changes
 
 
